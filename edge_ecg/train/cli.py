@@ -1,0 +1,54 @@
+"""``edge-ecg train``: train from a JSON config and/or flags; evaluates on the held-out split."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+
+from edge_ecg.train.config import TrainConfig
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="JSON file of TrainConfig fields (flags override it)")
+    p.add_argument("--out", required=True, help="checkpoint directory (model.safetensors + config.json)")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "train_records":
+            p.add_argument(flag, help="comma-separated record names (default: the task's training split)")
+        elif f.type in ("bool",):
+            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), help=f"default {f.default}")
+        else:
+            kind = {"int": int, "float": float}.get(str(f.type), str)
+            if "float | None" in str(f.type):
+                kind = _float_or_none
+            p.add_argument(flag, type=kind, help=f"default {f.default}")
+    p.add_argument("--no-eval", action="store_true", help="skip the held-out (DS2) evaluation")
+
+
+def _float_or_none(s: str):
+    return None if s.lower() in ("none", "off", "") else float(s)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    base = TrainConfig.from_file(args.config).to_dict() if args.config else {}
+    for f in dataclasses.fields(TrainConfig):
+        v = getattr(args, f.name, None)
+        if v is None:
+            continue
+        base[f.name] = tuple(r for r in v.split(",") if r) if f.name == "train_records" else v
+    return TrainConfig.from_dict(base)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_ecg.train.trainer import fit
+
+    cfg = config_from_args(args)
+    command = "edge-ecg train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    result = fit(cfg, args.out, command=command)
+    if cfg.task == "mitdb_beats" and not args.no_eval and result["world_size"] == 1:
+        from edge_ecg.train.evaluate import evaluate_checkpoint_ds2
+
+        evaluate_checkpoint_ds2(args.out, model=result["model"], print_table=True)
+    return 0

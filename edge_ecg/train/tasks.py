@@ -1,0 +1,143 @@
+"""Tasks: turn a dataset into the arrays a model trains on, plus the manifest input spec that
+tells the runtime how to make the same arrays from a live stream.
+
+Training windows are cut from records filtered with the same causal filter the runtime runs, so
+the model never sees a signal the device cannot produce. Beat windows are stored with a margin of
+``jitter_s`` on each side; training crops them at a random offset (the streaming QRS detector
+does not land exactly on the annotated R peak), validation crops the centre.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge_ecg.deploy.manifest import BeatInput, InputSpec, WindowInput
+from edge_ecg.signal.filters import FilterSpec
+from edge_ecg.errors import ConfigError
+from edge_ecg.train.config import TrainConfig
+
+BEAT_CLASSES = ("N", "S", "V", "F")
+
+
+@dataclass(frozen=True)
+class Split:
+    x: np.ndarray  # (n, C, L + 2 * margin) float32, µV after the causal filter
+    side_raw: np.ndarray  # (n, k) raw side features (RR seconds, or age/sex)
+    y: np.ndarray  # (n,) int64 or (n, K) multi-hot
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    name: str
+    classes: tuple[str, ...]
+    multi_label: bool
+    input_spec: InputSpec
+    margin: int  # samples of jitter margin on each side of the stored windows
+    train: Split
+    val: Split
+    provenance: dict[str, Any]
+
+
+def filter_config(cfg: TrainConfig) -> FilterSpec:
+    return FilterSpec(highpass_hz=cfg.highpass_hz, lowpass_hz=cfg.lowpass_hz, notch_hz=cfg.notch_hz)
+
+
+def _stratified_val(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of a validation subset holding ``fraction`` of every class."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        k = max(1, int(round(fraction * idx.size))) if idx.size > 1 else 0
+        mask[rng.choice(idx, size=k, replace=False)] = True
+    return mask
+
+
+def mitdb_beats(cfg: TrainConfig) -> TaskData:
+    """AAMI N/S/V/F beats of MIT-BIH DS1 (Q beats, 8 in DS1, are left out: too few to learn)."""
+    from edge_ecg.data.mitdb import DS1, BeatWindowConfig, load_beats
+    from edge_ecg.paths import shared_data_dir
+    from edge_ecg.runtime.preprocess import causal_filter_fn
+
+    records = cfg.train_records or DS1
+    data_dir = cfg.data_dir or str(shared_data_dir() / "mitdb")
+    margin = int(round(cfg.jitter_s * cfg.fs_hz))
+    spec_filter = filter_config(cfg)
+    beats = load_beats(
+        records,
+        data_dir,
+        fs_hz_out=cfg.fs_hz,
+        lead=0,
+        window=BeatWindowConfig(before_s=cfg.before_s + margin / cfg.fs_hz, after_s=cfg.after_s + margin / cfg.fs_hz),
+        filter_fn=causal_filter_fn(spec_filter),
+        streaming_rr=True,
+    )
+    keep = np.isin(np.asarray(beats.classes)[beats.y], BEAT_CLASSES)
+    y = np.array([BEAT_CLASSES.index(c) for c in np.asarray(beats.classes)[beats.y[keep]]], dtype=np.int64)
+    x = beats.x[keep].astype(np.float32)
+    rr = beats.rr[keep].astype(np.float32)
+    meta = {"record": np.asarray(beats.record)[keep], "sample": np.asarray(beats.sample)[keep]}
+    if cfg.max_train:
+        rng = np.random.default_rng(cfg.seed)
+        sel = np.sort(rng.choice(len(y), size=min(cfg.max_train, len(y)), replace=False))
+        x, rr, y, meta = x[sel], rr[sel], y[sel], {k: v[sel] for k, v in meta.items()}
+    val = _stratified_val(y, cfg.val_fraction, cfg.seed)
+    length = x.shape[-1] - 2 * margin
+    from edge_ecg.signal.rr import RR_FEATURE_NAMES, RRConfig
+
+    spec = InputSpec(
+        kind="beat",
+        fs_hz=cfg.fs_hz,
+        leads=("MLII",),
+        length=length,
+        filter=spec_filter,
+        norm=cfg.norm,
+        beat=BeatInput(before_s=cfg.before_s, after_s=cfg.after_s),
+        side_names=RR_FEATURE_NAMES,
+        rr=RRConfig().__dict__,
+        side_tensor="side",
+    )
+    return TaskData(
+        name="mitdb_beats",
+        classes=BEAT_CLASSES,
+        multi_label=False,
+        input_spec=spec,
+        margin=margin,
+        train=Split(x[~val], rr[~val], y[~val], {k: v[~val] for k, v in meta.items()}),
+        val=Split(x[val], rr[val], y[val], {k: v[val] for k, v in meta.items()}),
+        provenance={
+            "dataset": "MIT-BIH Arrhythmia Database 1.0.0 (PhysioNet, ODC-By 1.0)",
+            "train_records": list(records),
+            "split": "de Chazal inter-patient: trained on DS1 only; validation = stratified "
+            f"{cfg.val_fraction:.0%} of DS1 beats; DS2 never seen in training or tuning",
+            "lead": "first channel (MLII)",
+        },
+    )
+
+
+def build_task(cfg: TrainConfig) -> TaskData:
+    if cfg.task == "mitdb_beats":
+        return mitdb_beats(cfg)
+    if cfg.task == "cinc_12lead":
+        from edge_ecg.train.tasks_12lead import cinc_12lead
+
+        return cinc_12lead(cfg)
+    raise ConfigError(f"task {cfg.task!r} has no builder")
+
+
+def window_input_spec(cfg: TrainConfig, leads: tuple[str, ...], length_s: float, hop_s: float, side_names) -> InputSpec:
+    return InputSpec(
+        kind="window",
+        fs_hz=cfg.fs_hz,
+        leads=leads,
+        length=int(round(length_s * cfg.fs_hz)),
+        filter=filter_config(cfg),
+        norm=cfg.norm,
+        window=WindowInput(length_s=length_s, hop_s=hop_s),
+        side_names=tuple(side_names),
+        side_tensor="side" if side_names else None,
+    )

@@ -1,0 +1,238 @@
+"""The trainer: one code path for a single process and for ``torchrun --nproc_per_node N`` (DDP,
+gloo on CPU). Seeded and reproducible; validation each epoch; early stopping on validation
+macro-F1; the best epoch is saved as a safetensors checkpoint with a JSON config."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edge_ecg.models import create_model
+from edge_ecg.runtime.preprocess import model_inputs
+from edge_ecg.train.checkpoint import save_checkpoint
+from edge_ecg.train.config import TrainConfig
+from edge_ecg.train.metrics import classification_report, format_beat_table
+from edge_ecg.train.tasks import Split, TaskData, build_task
+from edge_ecg.train.torch_data import WindowDataset
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> DistInfo:
+    """Join the process group torchrun describes in the environment (gloo: CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size())
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def class_weights(y: np.ndarray, n_classes: int, power: float) -> np.ndarray:
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, (counts.sum() / (n_classes * np.maximum(counts, 1))) ** power, 0.0)
+    return w / w[counts > 0].mean()
+
+
+def model_kwargs_for(task: TaskData) -> dict[str, Any]:
+    x = task.train.x
+    kw: dict[str, Any] = {"in_leads": int(x.shape[1]), "num_classes": len(task.classes), "input_len": int(task.input_spec.length)}
+    return kw
+
+
+@torch.no_grad()
+def predict(model: nn.Module, task: TaskData, split: Split, batch_size: int = 1024) -> np.ndarray:
+    """Probabilities (softmax, or sigmoid for multi-label) of ``split``, centre-cropped."""
+    model.eval()
+    ds = WindowDataset(split, task.input_spec, task.margin, train=False)
+    out = []
+    for start in range(0, len(ds), batch_size):
+        x, side, _ = ds[np.arange(start, min(start + batch_size, len(ds)))]
+        logits = model(x, side) if side is not None else model(x)
+        out.append(torch.sigmoid(logits) if task.multi_label else torch.softmax(logits, dim=1))
+    return torch.cat(out).numpy() if out else np.zeros((0, len(task.classes)), np.float32)
+
+
+def state_digest(model: nn.Module) -> str:
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def fit(cfg: TrainConfig, out_dir: str | Path, *, task: TaskData | None = None, command: str = "") -> dict[str, Any]:
+    """Train, validate each epoch, keep the best epoch; returns the final report (rank 0 saves)."""
+    dist_info = init_distributed()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    elif dist_info.world_size > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // dist_info.world_size))
+    seed_everything(cfg.seed)
+    task = task or build_task(cfg)
+    out_dir = Path(out_dir)
+    model_name = cfg.model
+    kwargs = model_kwargs_for(task)
+    model = create_model(model_name, **kwargs)
+    net: nn.Module = model
+    if dist_info.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model)
+
+    n_classes = len(task.classes)
+    train_ds = WindowDataset(task.train, task.input_spec, task.margin, train=True)
+    weight = None
+    if not task.multi_label and cfg.imbalance != "none":
+        w = class_weights(task.train.y, n_classes, cfg.imbalance_power)
+        if cfg.imbalance == "weighted_loss":
+            weight = torch.tensor(w, dtype=torch.float32)
+    pos_weight = None
+    if task.multi_label and cfg.imbalance == "weighted_loss":
+        pos = task.train.y.sum(0).astype(np.float64)
+        pos_weight = torch.tensor(np.clip((len(task.train.y) - pos) / np.maximum(pos, 1), 1, 50) ** cfg.imbalance_power, dtype=torch.float32)
+
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n = len(train_ds)
+    per_rank = math.ceil(n / dist_info.world_size)
+    steps_per_epoch = max(1, math.ceil(per_rank / cfg.batch_size))
+    total_steps = steps_per_epoch * cfg.epochs
+    warmup = min(steps_per_epoch, total_steps // 10 + 1)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return cfg.lr * (step + 1) / warmup
+        t = (step - warmup) / max(1, total_steps - warmup)
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
+
+    tqdm = None
+    if cfg.progress and dist_info.is_main:
+        from tqdm.auto import tqdm
+
+    best = {"score": -math.inf, "epoch": -1, "state": None, "report": None}
+    history = []
+    step = 0
+    bad_epochs = 0
+    rng_master = np.random.default_rng(cfg.seed)
+    for epoch in range(cfg.epochs):
+        net.train()
+        # every rank draws the same permutation, then takes its own shard (DistributedSampler's rule)
+        epoch_rng = np.random.default_rng([cfg.seed, epoch])
+        if cfg.imbalance == "sampler" and not task.multi_label:
+            w = class_weights(task.train.y, n_classes, cfg.imbalance_power)[task.train.y]
+            order = epoch_rng.choice(n, size=n, replace=True, p=w / w.sum())
+        else:
+            order = epoch_rng.permutation(n)
+        order = np.resize(order, per_rank * dist_info.world_size)[dist_info.rank :: dist_info.world_size]
+        crop_rng = np.random.default_rng([cfg.seed, epoch, dist_info.rank, 7])
+        batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+        it = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, file=sys.stderr) if tqdm else batches
+        t0 = time.perf_counter()
+        loss_sum, seen = 0.0, 0
+        for idx in it:
+            x, side, y = train_ds.batch(idx, rng=crop_rng)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step)
+            logits = net(x, side) if side is not None else net(x)
+            if task.multi_label:
+                loss = F.binary_cross_entropy_with_logits(logits, y.float(), pos_weight=pos_weight)
+            else:
+                loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            loss_sum += float(loss) * len(idx)
+            seen += len(idx)
+        probs = predict(model, task, task.val)
+        report = classification_report(task.val.y, probs, task.classes, multi_label=task.multi_label)
+        score = report["macro_f1"]
+        history.append({"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "val_macro_f1": score, "val_accuracy": report["accuracy"], "seconds": time.perf_counter() - t0})
+        if dist_info.is_main:
+            print(
+                f"epoch {epoch + 1:3d}  loss {loss_sum / max(seen, 1):.4f}  val acc {report['accuracy']:.4f}  "
+                f"val macro-F1 {score:.4f}  ({time.perf_counter() - t0:.1f} s)",
+                file=sys.stderr,
+            )
+        if score > best["score"]:
+            best = {"score": score, "epoch": epoch + 1, "state": {k: v.clone() for k, v in model.state_dict().items()}, "report": report}
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+            if bad_epochs >= cfg.patience:
+                if dist_info.is_main:
+                    print(f"early stop: no val macro-F1 gain for {cfg.patience} epochs", file=sys.stderr)
+                break
+    model.load_state_dict(best["state"])
+    model.eval()
+    digest = state_digest(model)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"rank{dist_info.rank}.sha256").write_text(digest + "\n")
+    result = {
+        "model_name": model_name,
+        "model_kwargs": kwargs,
+        "task": task.name,
+        "classes": list(task.classes),
+        "multi_label": task.multi_label,
+        "input_spec": _spec_dict(task),
+        "train_config": cfg.to_dict(),
+        "provenance": task.provenance,
+        "command": command,
+        "best_epoch": best["epoch"],
+        "val": _slim(best["report"]),
+        "history": history,
+        "world_size": dist_info.world_size,
+        "weights_sha256": digest,
+    }
+    if dist_info.is_main:
+        save_checkpoint(out_dir, model, result)
+        if not task.multi_label:
+            print("validation (DS1 hold-out) at best epoch:\n" + format_beat_table(best["report"], task.classes), file=sys.stderr)
+    if dist_info.world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    result["model"] = model
+    return result
+
+
+def _spec_dict(task: TaskData) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(task.input_spec)
+
+
+def _slim(report: dict | None) -> dict | None:
+    if report is None:
+        return None
+    return {k: v for k, v in report.items() if k != "confusion"} | {"confusion": report.get("confusion")}
