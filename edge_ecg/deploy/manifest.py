@@ -56,7 +56,7 @@ class InputSpec:
     norm: str = "zscore"
     beat: BeatInput | None = None
     window: WindowInput | None = None
-    side_names: tuple[str, ...] = ()  # layout of the side tensor (empty: no side input)
+    side_groups: tuple[str, ...] = ()  # SideSpec groups of the side tensor (empty: none)
     rr: dict[str, Any] | None = None  # RRConfig fields when the side input holds RR features
     ecg_tensor: str = "ecg"
     side_tensor: str | None = None
@@ -127,7 +127,7 @@ class Manifest:
             if inp.get("window") is not None:
                 inp["window"] = WindowInput(**_only(inp["window"], WindowInput, "input.window"))
             inp["leads"] = tuple(inp["leads"])
-            inp["side_names"] = tuple(inp.get("side_names", ()))
+            inp["side_groups"] = tuple(inp.get("side_groups", ()))
             files = {
                 k: FileEntry(**_only(v, FileEntry, f"files.{k}")) for k, v in (d.pop("files", None) or {}).items()
             }

@@ -17,6 +17,7 @@ import numpy as np
 from edge_ecg.deploy.manifest import BeatInput, InputSpec, WindowInput
 from edge_ecg.signal.filters import FilterSpec
 from edge_ecg.errors import ConfigError
+from edge_ecg.models.side import RR_SPEC, encode_side
 from edge_ecg.train.config import TrainConfig
 
 BEAT_CLASSES = ("N", "S", "V", "F")
@@ -25,7 +26,7 @@ BEAT_CLASSES = ("N", "S", "V", "F")
 @dataclass(frozen=True)
 class Split:
     x: np.ndarray  # (n, C, L + 2 * margin) float32, µV after the causal filter
-    side_raw: np.ndarray  # (n, k) raw side features (RR seconds, or age/sex)
+    side: np.ndarray  # (n, S) float32 side vector, encoded by edge_ecg.models.side.encode_side
     y: np.ndarray  # (n,) int64 or (n, K) multi-hot
     meta: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -79,7 +80,7 @@ def mitdb_beats(cfg: TrainConfig) -> TaskData:
     keep = np.isin(np.asarray(beats.classes)[beats.y], BEAT_CLASSES)
     y = np.array([BEAT_CLASSES.index(c) for c in np.asarray(beats.classes)[beats.y[keep]]], dtype=np.int64)
     x = beats.x[keep].astype(np.float32)
-    rr = beats.rr[keep].astype(np.float32)
+    rr = encode_side(rr=beats.rr[keep], spec=RR_SPEC)
     meta = {"record": np.asarray(beats.record)[keep], "sample": np.asarray(beats.sample)[keep]}
     if cfg.max_train:
         rng = np.random.default_rng(cfg.seed)
@@ -87,7 +88,7 @@ def mitdb_beats(cfg: TrainConfig) -> TaskData:
         x, rr, y, meta = x[sel], rr[sel], y[sel], {k: v[sel] for k, v in meta.items()}
     val = _stratified_val(y, cfg.val_fraction, cfg.seed)
     length = x.shape[-1] - 2 * margin
-    from edge_ecg.signal.rr import RR_FEATURE_NAMES, RRConfig
+    from edge_ecg.signal.rr import RRConfig
 
     spec = InputSpec(
         kind="beat",
@@ -97,7 +98,7 @@ def mitdb_beats(cfg: TrainConfig) -> TaskData:
         filter=spec_filter,
         norm=cfg.norm,
         beat=BeatInput(before_s=cfg.before_s, after_s=cfg.after_s),
-        side_names=RR_FEATURE_NAMES,
+        side_groups=RR_SPEC.groups,
         rr=RRConfig().__dict__,
         side_tensor="side",
     )
@@ -129,7 +130,7 @@ def build_task(cfg: TrainConfig) -> TaskData:
     raise ConfigError(f"task {cfg.task!r} has no builder")
 
 
-def window_input_spec(cfg: TrainConfig, leads: tuple[str, ...], length_s: float, hop_s: float, side_names) -> InputSpec:
+def window_input_spec(cfg: TrainConfig, leads: tuple[str, ...], length_s: float, hop_s: float, side_groups) -> InputSpec:
     return InputSpec(
         kind="window",
         fs_hz=cfg.fs_hz,
@@ -138,6 +139,6 @@ def window_input_spec(cfg: TrainConfig, leads: tuple[str, ...], length_s: float,
         filter=filter_config(cfg),
         norm=cfg.norm,
         window=WindowInput(length_s=length_s, hop_s=hop_s),
-        side_names=tuple(side_names),
-        side_tensor="side" if side_names else None,
+        side_groups=tuple(side_groups),
+        side_tensor="side" if side_groups else None,
     )

@@ -30,7 +30,8 @@ class WindowDataset(Dataset):
             offsets = np.full(idx.size, self.margin)
         cols = offsets[:, None] + np.arange(self.length)[None, :]
         windows = self.split.x[idx[:, None, None], np.arange(self.split.x.shape[1])[None, :, None], cols[:, None, :]]
-        x, side = model_inputs(windows, self.split.side_raw[idx], self.spec)
+        x = model_inputs(windows, self.spec)
+        side = self.split.side[idx] if self.split.side.shape[1] else None
         y = torch.from_numpy(np.asarray(self.split.y[idx]))
         return torch.from_numpy(x), (torch.from_numpy(side) if side is not None else None), y
 

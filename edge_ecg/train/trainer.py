@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from edge_ecg.models import create_model
-from edge_ecg.runtime.preprocess import model_inputs
 from edge_ecg.train.checkpoint import save_checkpoint
 from edge_ecg.train.config import TrainConfig
 from edge_ecg.train.metrics import classification_report, format_beat_table
@@ -69,10 +68,14 @@ def model_kwargs_for(task: TaskData) -> dict[str, Any]:
     return kw
 
 
+def default_set_mode(model: nn.Module, training: bool) -> None:
+    model.train(training)
+
+
 @torch.no_grad()
-def predict(model: nn.Module, task: TaskData, split: Split, batch_size: int = 1024) -> np.ndarray:
+def predict(model: nn.Module, task: TaskData, split: Split, batch_size: int = 1024, *, set_mode=default_set_mode) -> np.ndarray:
     """Probabilities (softmax, or sigmoid for multi-label) of ``split``, centre-cropped."""
-    model.eval()
+    set_mode(model, False)
     ds = WindowDataset(split, task.input_spec, task.margin, train=False)
     out = []
     for start in range(0, len(ds), batch_size):
@@ -90,8 +93,21 @@ def state_digest(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def fit(cfg: TrainConfig, out_dir: str | Path, *, task: TaskData | None = None, command: str = "") -> dict[str, Any]:
-    """Train, validate each epoch, keep the best epoch; returns the final report (rank 0 saves)."""
+def fit(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    task: TaskData | None = None,
+    command: str = "",
+    model: nn.Module | None = None,
+    set_mode=default_set_mode,
+    save: bool = True,
+) -> dict[str, Any]:
+    """Train, validate each epoch, keep the best epoch; returns the final report (rank 0 saves).
+
+    ``model``/``set_mode`` let quantization-aware training reuse this loop on a prepared graph
+    (whose train/eval switch is not ``nn.Module.train``); ``save=False`` skips the checkpoint.
+    """
     dist_info = init_distributed()
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -102,7 +118,8 @@ def fit(cfg: TrainConfig, out_dir: str | Path, *, task: TaskData | None = None, 
     out_dir = Path(out_dir)
     model_name = cfg.model
     kwargs = model_kwargs_for(task)
-    model = create_model(model_name, **kwargs)
+    if model is None:
+        model = create_model(model_name, **kwargs)
     net: nn.Module = model
     if dist_info.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -142,9 +159,8 @@ def fit(cfg: TrainConfig, out_dir: str | Path, *, task: TaskData | None = None, 
     history = []
     step = 0
     bad_epochs = 0
-    rng_master = np.random.default_rng(cfg.seed)
     for epoch in range(cfg.epochs):
-        net.train()
+        set_mode(model, True)
         # every rank draws the same permutation, then takes its own shard (DistributedSampler's rule)
         epoch_rng = np.random.default_rng([cfg.seed, epoch])
         if cfg.imbalance == "sampler" and not task.multi_label:
@@ -173,7 +189,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, *, task: TaskData | None = None, 
             step += 1
             loss_sum += float(loss) * len(idx)
             seen += len(idx)
-        probs = predict(model, task, task.val)
+        probs = predict(model, task, task.val, set_mode=set_mode)
         report = classification_report(task.val.y, probs, task.classes, multi_label=task.multi_label)
         score = report["macro_f1"]
         history.append({"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "val_macro_f1": score, "val_accuracy": report["accuracy"], "seconds": time.perf_counter() - t0})
@@ -193,7 +209,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, *, task: TaskData | None = None, 
                     print(f"early stop: no val macro-F1 gain for {cfg.patience} epochs", file=sys.stderr)
                 break
     model.load_state_dict(best["state"])
-    model.eval()
+    set_mode(model, False)
     digest = state_digest(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"rank{dist_info.rank}.sha256").write_text(digest + "\n")
@@ -213,7 +229,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, *, task: TaskData | None = None, 
         "world_size": dist_info.world_size,
         "weights_sha256": digest,
     }
-    if dist_info.is_main:
+    if dist_info.is_main and save:
         save_checkpoint(out_dir, model, result)
         if not task.multi_label:
             print("validation (DS1 hold-out) at best epoch:\n" + format_beat_table(best["report"], task.classes), file=sys.stderr)

@@ -1,0 +1,196 @@
+"""Inference backends behind one interface: onnxruntime and the TFLite interpreter.
+
+No torch and no TensorFlow on this path (``tensorflow.lite`` is only the last-resort fallback of
+the TFLite loader, tried after ``ai_edge_litert`` and ``tflite_runtime``). Integer I/O tensors are
+handled here from the model's own scale/zero-point, so callers always pass float32 and get float32
+logits back.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_ecg.errors import ConfigError, MissingDependencyError, ModelError
+
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+TFLITE_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple
+    dtype: str
+    scale: float = 0.0
+    zero_point: int = 0
+
+
+class Backend:
+    """A loaded model: ``run({name: float32 array}) -> float32 logits (batch, classes)``."""
+
+    kind = "abstract"
+    inputs: tuple[TensorInfo, ...] = ()
+    outputs: tuple[TensorInfo, ...] = ()
+    version = ""
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.version}"
+
+
+class OnnxBackend(Backend):
+    kind = "onnxruntime"
+
+    def __init__(self, path: str | Path, *, threads: int = 1, providers: tuple[str, ...] = ("cpu",), optimized_model_path: str | None = None):
+        import onnxruntime as ort
+
+        self.version = ort.__version__
+        names = []
+        available = ort.get_available_providers()
+        for p in providers:
+            full = PROVIDERS.get(p.lower(), p)
+            if full not in available:
+                raise ConfigError(f"execution provider {p!r} is not available here; available: {available}")
+            names.append(full)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if optimized_model_path:
+            opts.optimized_model_filepath = optimized_model_path
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=names)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise ModelError(f"onnxruntime cannot load {path}: {exc}") from exc
+        self.providers = tuple(self.session.get_providers())
+        self.inputs = tuple(TensorInfo(i.name, tuple(i.shape), i.type) for i in self.session.get_inputs())
+        self.outputs = tuple(TensorInfo(o.name, tuple(o.shape), o.type) for o in self.session.get_outputs())
+        self._out = [self.outputs[0].name]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(self._out, feeds)[0].astype(np.float32, copy=False)
+
+    def describe(self) -> str:
+        return f"onnxruntime {self.version} ({', '.join(self.providers)})"
+
+
+def load_tflite_interpreter_class():
+    """``Interpreter`` from the first TFLite runtime that imports; returns (class, module name)."""
+    for name in TFLITE_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        return mod.Interpreter, name
+    raise MissingDependencyError(
+        "no TFLite interpreter is installed; install one with: pip install 'edge-ecg[tflite]' "
+        f"(tried {', '.join(TFLITE_MODULES)})"
+    )
+
+
+class TFLiteBackend(Backend):
+    kind = "tflite"
+
+    def __init__(self, path: str | Path, *, threads: int = 1, interpreter_module: str | None = None):
+        if interpreter_module:
+            Interpreter, self.module = importlib.import_module(interpreter_module).Interpreter, interpreter_module
+        else:
+            Interpreter, self.module = load_tflite_interpreter_class()
+        pkg = importlib.import_module(self.module.split(".")[0])
+        self.version = f"{self.module.split('.')[0]} {getattr(pkg, '__version__', '?')}"
+        try:
+            self.interp = Interpreter(model_path=str(path), num_threads=int(threads))
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"the TFLite interpreter cannot load {path}: {exc}") from exc
+        self._in = self.interp.get_input_details()
+        self._out = self.interp.get_output_details()
+        self.inputs = tuple(_tfl_info(d) for d in self._in)
+        self.outputs = tuple(_tfl_info(d) for d in self._out)
+        self._batch = None
+        self.interp.allocate_tensors()
+
+    def _resize(self, batch: int, feeds: dict[str, np.ndarray]) -> None:
+        if self._batch == batch:
+            return
+        for d in self._in:
+            arr = feeds[_match_name(d["name"], feeds)]
+            if tuple(d["shape"]) != arr.shape:
+                self.interp.resize_tensor_input(d["index"], list(arr.shape), strict=False)
+        self.interp.allocate_tensors()
+        self._in = self.interp.get_input_details()
+        self._out = self.interp.get_output_details()
+        self._batch = batch
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        batch = next(iter(feeds.values())).shape[0]
+        self._resize(batch, feeds)
+        for d in self._in:
+            x = feeds[_match_name(d["name"], feeds)]
+            self.interp.set_tensor(d["index"], quantize(x, d))
+        self.interp.invoke()
+        d = self._out[0]
+        return dequantize(self.interp.get_tensor(d["index"]), d)
+
+
+def _tfl_info(d) -> TensorInfo:
+    scale, zp = d.get("quantization", (0.0, 0))
+    return TensorInfo(d["name"], tuple(int(s) for s in d["shape"]), np.dtype(d["dtype"]).name, float(scale), int(zp))
+
+
+def _match_name(tfl_name: str, feeds: dict[str, np.ndarray]) -> str:
+    """TFLite tensor names carry converter prefixes/suffixes (``serving_default_ecg:0``)."""
+    if tfl_name in feeds:
+        return tfl_name
+    for k in feeds:
+        if k in tfl_name:
+            return k
+    if len(feeds) == 1:
+        return next(iter(feeds))
+    raise ModelError(f"TFLite input {tfl_name!r} matches none of the inputs {sorted(feeds)}")
+
+
+def quantize(x: np.ndarray, detail) -> np.ndarray:
+    """float32 → the tensor's dtype with its own scale/zero-point (identity for float tensors)."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return x.astype(dtype, copy=False)
+    scale, zp = detail["quantization"]
+    if not scale:
+        raise ModelError(f"integer input {detail['name']!r} has no quantization scale")
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zp, info.min, info.max).astype(dtype)
+
+
+def dequantize(y: np.ndarray, detail) -> np.ndarray:
+    if np.dtype(detail["dtype"]).kind == "f":
+        return y.astype(np.float32, copy=False)
+    scale, zp = detail["quantization"]
+    return ((y.astype(np.float32) - zp) * scale).astype(np.float32)
+
+
+def open_backend(path: str | Path, *, backend: str = "auto", threads: int = 1, providers: tuple[str, ...] = ("cpu",)) -> Backend:
+    """Pick the backend from the file type (``auto``) or by name (``onnxruntime``/``tflite``)."""
+    p = Path(path)
+    kind = backend
+    if kind == "auto":
+        kind = {".onnx": "onnxruntime", ".tflite": "tflite"}.get(p.suffix.lower())
+        if kind is None:
+            raise ConfigError(f"cannot tell the backend of {p.name!r}: expected a .onnx or .tflite file")
+    if threads < 1:
+        threads = os.cpu_count() or 1
+    if kind == "onnxruntime":
+        return OnnxBackend(p, threads=threads, providers=providers)
+    if kind == "tflite":
+        return TFLiteBackend(p, threads=threads)
+    raise ConfigError(f"backend {backend!r}: expected 'auto', 'onnxruntime' or 'tflite'")

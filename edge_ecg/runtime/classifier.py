@@ -1,0 +1,97 @@
+"""``Classifier``: a model file + its manifest, checksum-verified, behind one ``predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge_ecg.deploy.manifest import Manifest, load_manifest, verify_file
+from edge_ecg.errors import ManifestError, SignalError
+from edge_ecg.paths import ASSETS_DIR
+from edge_ecg.runtime.backends import Backend, open_backend
+
+DEFAULT_MODEL_DIR = ASSETS_DIR / "models" / "beat"
+
+
+def default_model_path(backend: str = "auto") -> Path:
+    """The bundled int8 beat model: TFLite when an interpreter is installed, else ONNX."""
+    tflite = DEFAULT_MODEL_DIR / "model_int8.tflite"
+    onnx = DEFAULT_MODEL_DIR / "model_int8.onnx"
+    if backend == "onnxruntime":
+        return onnx
+    if backend == "tflite":
+        return tflite
+    from edge_ecg.runtime.backends import load_tflite_interpreter_class
+
+    try:
+        load_tflite_interpreter_class()
+    except ImportError:
+        return onnx
+    return tflite if tflite.is_file() else onnx
+
+
+class Classifier:
+    """Load ``model_path`` (``.onnx`` / ``.tflite``) with ``model.json`` beside it.
+
+    The file's SHA-256 is checked against the manifest *before* any runtime parses it, and the
+    model's tensors are checked against the manifest's input spec after loading.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, *, backend: str = "auto", threads: int = 1, providers: tuple[str, ...] = ("cpu",)):
+        path = Path(model_path) if model_path is not None else default_model_path(backend)
+        self.path = path
+        self.manifest: Manifest = load_manifest(path)
+        self.file = verify_file(path, self.manifest)
+        self.backend: Backend = open_backend(path, backend=backend, threads=threads, providers=providers)
+        self.classes = self.manifest.classes
+        self._check_tensors()
+
+    def _check_tensors(self) -> None:
+        spec = self.manifest.input
+        want = {spec.ecg_tensor: (len(spec.leads), spec.length)}
+        if spec.side_tensor:
+            want[spec.side_tensor] = None  # width checked by the model; the runtime encodes it
+        by_name = {}
+        for t in self.backend.inputs:
+            key = next((k for k in want if k == t.name or k in t.name), None)
+            if key is None:
+                raise ManifestError(f"model input {t.name!r} is not described by the manifest (expects {sorted(want)})")
+            by_name[key] = t
+        missing = sorted(set(want) - set(by_name))
+        if missing:
+            raise ManifestError(f"manifest names input(s) {missing} that model {self.path.name} does not have")
+        ecg = by_name[spec.ecg_tensor]
+        tail = tuple(ecg.shape[-2:])
+        if tail != want[spec.ecg_tensor]:
+            raise ManifestError(
+                f"model input {ecg.name!r} has shape {ecg.shape}, manifest says (batch, {len(spec.leads)} leads, "
+                f"{spec.length} samples)"
+            )
+        out = self.backend.outputs[0]
+        if isinstance(out.shape[-1], int) and out.shape[-1] != len(self.classes):
+            raise ManifestError(f"model output {out.name!r} has {out.shape[-1]} classes, manifest lists {len(self.classes)}")
+        self.side_dim = int(by_name[spec.side_tensor].shape[-1]) if spec.side_tensor else 0
+
+    def logits(self, x: np.ndarray, side: np.ndarray | None = None) -> np.ndarray:
+        spec = self.manifest.input
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 3 or x.shape[1:] != (len(spec.leads), spec.length):
+            raise SignalError(f"input shape {x.shape}: expected (batch, {len(spec.leads)}, {spec.length})")
+        if not np.all(np.isfinite(x)):
+            raise SignalError("input holds NaN or inf samples")
+        feeds = {spec.ecg_tensor: x}
+        if spec.side_tensor:
+            if side is None or np.asarray(side).shape != (x.shape[0], self.side_dim):
+                raise SignalError(f"side input shape {None if side is None else np.shape(side)}: expected ({x.shape[0]}, {self.side_dim})")
+            feeds[spec.side_tensor] = np.asarray(side, dtype=np.float32)
+        return self.backend.run(feeds)
+
+    def predict(self, x: np.ndarray, side: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities (softmax; sigmoid for multi-label models), shape (batch, classes)."""
+        z = self.logits(x, side)
+        if self.manifest.multi_label:
+            return 1.0 / (1.0 + np.exp(-z))
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)

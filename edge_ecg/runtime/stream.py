@@ -1,0 +1,349 @@
+"""``StreamClassifier``: device samples in, labels out, configured from the model manifest.
+
+Chain (all causal, state carried across chunks)::
+
+    counts ─▶ lead selection ─▶ µV ─▶ causal band-pass/notch ─▶ resample to the model rate
+        ─▶ ring buffer ─▶ (beat models) streaming QRS ─▶ RR features ─▶ beat-centred window
+                      ─▶ (window models) fixed window + hop
+        ─▶ quality gate ─▶ per-window normalisation ─▶ model ─▶ label + probabilities
+
+Every emitted result carries the *device sample index* and the sample-clock time of its beat or
+window, never arrival time. A window that overlaps lost samples (a gap), a lead-off flag,
+saturated counts, a flat line, or the settling time of the filters after a (re)start is not
+classified: it is emitted with ``quality='unreadable'`` and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_ecg.deploy.manifest import InputSpec
+from edge_ecg.errors import DeviceMismatchError, SignalError
+from edge_ecg.models.side import SideSpec, encode_side
+from edge_ecg.runtime.classifier import Classifier
+from edge_ecg.runtime.preprocess import model_inputs
+from edge_ecg.signal.filters import CausalFilter
+from edge_ecg.signal.qrs import StreamingQRSDetector
+from edge_ecg.signal.resample import StreamingResampler
+from edge_ecg.signal.rr import RRConfig, RRTracker
+
+UNREADABLE = "unreadable"
+LEAD_ALIASES = {"MLII": ("MLII", "II", "ML2", "ECG", "LEAD II"), "II": ("II", "MLII", "ML2")}
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """One classified (or refused) beat or window."""
+
+    sample: int  # device sample index of the R peak (beat) or of the window start
+    time_s: float  # sample / device fs: the device clock, never arrival time
+    label: str  # a class name, or "unreadable"
+    prob: float  # probability of ``label`` (0 for unreadable)
+    quality: str  # "ok" | "unreadable"
+    reason: str | None = None  # why unreadable
+    latency_ms: float = 0.0  # from the arrival of the last sample it needed to this result
+    probs: dict[str, float] = field(default_factory=dict)
+    kind: str = "beat"
+
+    def to_json_dict(self) -> dict:
+        d = {
+            "kind": self.kind, "sample": self.sample, "time_s": round(self.time_s, 4),
+            "label": self.label, "prob": round(self.prob, 4), "quality": self.quality,
+            "latency_ms": round(self.latency_ms, 3),
+        }
+        if self.reason:
+            d["reason"] = self.reason
+        if self.probs:
+            d["probs"] = {k: round(v, 4) for k, v in self.probs.items()}
+        return d
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Quality gate of a window, in physical units.
+
+    ``flat_uv``: a window whose filtered standard deviation is below this is a flat line (a
+    disconnected electrode on an amplifier without lead-off detection). ``saturation_margin``:
+    counts within this many counts of the ADC rails are saturated. ``settle_s``: after a start or
+    a restart (gap) the filters and the QRS detector need this long before windows are trusted.
+    """
+
+    flat_uv: float = 10.0
+    saturation_margin: int = 2
+    settle_s: float = 2.0
+
+
+def match_leads(wanted: tuple[str, ...], available: tuple[str, ...]) -> list[int]:
+    """Indices into ``available`` of the manifest's leads (case-insensitive, MLII ≈ II)."""
+    norm = [a.strip().upper() for a in available]
+    out = []
+    for w in wanted:
+        names = LEAD_ALIASES.get(w.upper(), (w,))
+        idx = next((norm.index(n.upper()) for n in names if n.upper() in norm), None)
+        if idx is None:
+            if len(wanted) == 1 and len(available) >= 1 and w.upper() in LEAD_ALIASES:
+                idx = 0  # single-lead models of the MLII family take the device's first channel
+            else:
+                raise DeviceMismatchError(
+                    f"the model needs lead {w!r} but the device sends {list(available)}; "
+                    "it cannot be classified without it"
+                )
+        out.append(idx)
+    return out
+
+
+class StreamClassifier:
+    """Feed decoded device data; get :class:`StreamResult` objects back.
+
+    ``fs_hz``, ``lead_names`` and ``uv_per_count`` describe the device (from its descriptor
+    frame, or from the command line in text mode); ``rail_counts`` is the ADC's largest
+    magnitude (saturation check); ``age``/``sex`` feed fusion models that take them.
+    """
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        *,
+        fs_hz: float,
+        lead_names: tuple[str, ...],
+        uv_per_count,
+        rail_counts: int | None = None,
+        gate: GateConfig = GateConfig(),
+        age: float | None = None,
+        sex: str | None = None,
+        buffer_s: float = 12.0,
+    ):
+        self.clf = classifier
+        spec: InputSpec = classifier.manifest.input
+        self.spec = spec
+        if not (isinstance(fs_hz, (int, float)) and math.isfinite(fs_hz) and fs_hz > 0):
+            raise DeviceMismatchError(f"device sampling rate {fs_hz!r} Hz is not usable")
+        if fs_hz < 2 * (spec.filter.lowpass_hz or 0) or fs_hz < 0.5 * spec.fs_hz:
+            raise DeviceMismatchError(
+                f"device sampling rate {fs_hz} Hz is too low for a model trained at {spec.fs_hz} Hz "
+                f"with a {spec.filter.lowpass_hz} Hz band (need >= {max(2 * (spec.filter.lowpass_hz or 0), 0.5 * spec.fs_hz)} Hz)"
+            )
+        self.fs_dev = float(fs_hz)
+        self.fs = float(spec.fs_hz)
+        self.lead_idx = match_leads(spec.leads, tuple(lead_names))
+        upc = np.broadcast_to(np.asarray(uv_per_count, dtype=np.float64), (len(lead_names),))
+        self.uv_per_count = upc[self.lead_idx]
+        self.rail = rail_counts
+        self.gate = gate
+        self.classes = classifier.classes
+        self.n_leads = len(self.lead_idx)
+        self.cap = int(round(buffer_s * self.fs))
+        self.side_spec = SideSpec(spec.side_groups) if spec.side_groups else None
+        self.static_side = None
+        if self.side_spec is not None and "rr" not in self.side_spec.groups:
+            self.static_side = encode_side(age=age, sex=sex, spec=self.side_spec)[None, :]
+        self.rr_config = RRConfig(**spec.rr) if spec.rr else RRConfig()
+        self._before = int(round(spec.beat.before_s * self.fs)) if spec.kind == "beat" else 0
+        self.stats = {"samples_in": 0, "samples_lost": 0, "results": 0, "unreadable": 0, "restarts": 0}
+        self.class_counts = {c: 0 for c in (*self.classes, UNREADABLE)}
+        self.latencies_ms: deque[float] = deque(maxlen=10_000)
+        self._started = False
+
+    # -- segment handling ---------------------------------------------------------------
+    def _start_segment(self, device_sample: int) -> None:
+        """(Re)start every stateful stage at ``device_sample`` (stream start, or after a gap)."""
+        self.stats["restarts"] += int(self._started)
+        self._started = True
+        self.filter = CausalFilter(self.spec.filter, self.fs_dev, self.n_leads)
+        self.resampler = None if self.fs_dev == self.fs else StreamingResampler(self.fs_dev, self.fs, self.n_leads)
+        self.delay = 0 if self.resampler is None else int(round(self.resampler.delay_out_samples))
+        self.seg_dev0 = device_sample
+        self.seg_m0 = int(round(device_sample * self.fs / self.fs_dev))  # model-clock index of segment start
+        self.m_end = self.seg_m0  # model-clock index one past the newest buffered sample
+        self.buf = np.zeros((self.cap, self.n_leads))
+        self.bad = np.zeros(self.cap, dtype=np.uint8)  # bit 1 lead-off, 2 saturation
+        self.settle_until = self.seg_m0 + self.delay + int(round(self.gate.settle_s * self.fs))
+        self.dev_next = device_sample
+        if self.spec.kind == "beat":
+            self.qrs = StreamingQRSDetector(self.fs)
+            self.rr = RRTracker(self.fs, self.rr_config)
+            self.pending: deque[tuple[int, list[float] | None]] = deque()  # (R model index, rr)
+            self.waiting_r: int | None = None
+        else:
+            hop = int(round(self.spec.window.hop_s * self.fs))
+            self.next_window = self.seg_m0 + self.delay + int(round(self.gate.settle_s * self.fs))
+            self.hop = max(1, hop)
+
+    def _m_to_dev(self, m: int) -> int:
+        return self.seg_dev0 + int(round((m - self.seg_m0 - self.delay) * self.fs_dev / self.fs))
+
+    # -- input ----------------------------------------------------------------------------
+    def push(self, first_sample: int, counts: np.ndarray, lead_off=None, *, arrival: float | None = None) -> list[StreamResult]:
+        """Feed samples ``first_sample …`` (device clock) of all device channels, in counts.
+
+        A jump of ``first_sample`` past the expected next sample is treated as a gap (the
+        missing samples are counted as lost and the chain restarts after them).
+        """
+        t_arr = time.perf_counter() if arrival is None else arrival
+        counts = np.asarray(counts)
+        if counts.ndim != 2:
+            raise SignalError(f"counts must be (samples, channels), got shape {counts.shape}")
+        out: list[StreamResult] = []
+        if not self._started:
+            self._start_segment(first_sample)
+        elif first_sample != self.dev_next:
+            if first_sample < self.dev_next:
+                raise SignalError(f"samples went back in time: {first_sample} after {self.dev_next}")
+            out += self.gap(self.dev_next, first_sample - self.dev_next, arrival=t_arr)
+        n = counts.shape[0]
+        if n == 0:
+            return out
+        sel = counts[:, self.lead_idx].astype(np.float64)
+        if not np.all(np.isfinite(sel)):
+            raise SignalError("device samples hold NaN or inf values")
+        self.stats["samples_in"] += n
+        self.dev_next = first_sample + n
+        flags = np.zeros(n, dtype=np.uint8)
+        if lead_off is not None:
+            lo = np.asarray(lead_off, dtype=bool)
+            lo = lo[:, self.lead_idx].any(axis=1) if lo.ndim == 2 else np.full(n, bool(lo[self.lead_idx].any()))
+            flags |= lo.astype(np.uint8)
+        if self.rail is not None:
+            flags |= (np.abs(sel) >= self.rail - self.gate.saturation_margin).any(axis=1).astype(np.uint8) << 1
+        y = self.filter.process(sel * self.uv_per_count)
+        if self.resampler is not None:
+            y = self.resampler.process(y)
+            # flags follow the nearest device sample of each output sample
+            m_idx = self.m_end + np.arange(y.shape[0])
+            src = np.clip(np.round((m_idx - self.seg_m0 - self.delay) * self.fs_dev / self.fs).astype(np.int64) + self.seg_dev0 - first_sample, 0, n - 1)
+            flags = flags[src] if y.shape[0] else flags[:0]
+        self._append(y, flags)
+        if self.spec.kind == "beat":
+            out += self._beats(t_arr, new=y[:, 0])
+        else:
+            out += self._windows(t_arr)
+        return out
+
+    def _append(self, y: np.ndarray, flags: np.ndarray) -> None:
+        k = y.shape[0]
+        if k == 0:
+            return
+        if k > self.cap:
+            raise SignalError(f"chunk of {k} samples exceeds the {self.cap}-sample buffer")
+        pos = (self.m_end + np.arange(k)) % self.cap
+        self.buf[pos] = y
+        self.bad[pos] = flags
+        self.m_end += k
+
+    def gap(self, first_sample: int, n_samples: int, *, arrival: float | None = None) -> list[StreamResult]:
+        """``n_samples`` device samples from ``first_sample`` were lost: everything in flight
+        that needs them becomes unreadable, and the chain restarts after the gap."""
+        t_arr = time.perf_counter() if arrival is None else arrival
+        self.stats["samples_lost"] += int(n_samples)
+        out = self.finish(arrival=t_arr, reason="gap") if self._started else []
+        self._start_segment(first_sample + n_samples)
+        return out
+
+    def finish(self, *, arrival: float | None = None, reason: str = "end of stream") -> list[StreamResult]:
+        """End of stream (or of a segment): decide what can still be decided."""
+        t_arr = time.perf_counter() if arrival is None else arrival
+        if not self._started or self.spec.kind != "beat":
+            return []
+        return self._beats(t_arr, final=True, reason=reason)
+
+    # -- beats ------------------------------------------------------------------------------
+    def _beats(self, t_arr: float, *, new: np.ndarray | None = None, final: bool = False, reason: str = "") -> list[StreamResult]:
+        peaks = self.qrs.flush() if final else self.qrs.process(new)
+        for r in peaks:
+            m = self.seg_m0 + int(r)
+            rows = self.rr.push(m)
+            self._queue(m, rows)
+        if final:
+            self._queue(None, self.rr.flush())
+        out = []
+        L = self.spec.length
+        while self.pending and self.pending[0][1] is not None:
+            m, rr = self.pending[0]
+            start = m - self._before
+            if start + L > self.m_end and not final:
+                break
+            self.pending.popleft()
+            if start + L > self.m_end:
+                out.append(self._unreadable(m, reason or "incomplete window", t_arr))
+                continue
+            out.append(self._classify(m, start, np.asarray(rr), t_arr))
+        if final:
+            while self.pending:
+                m, _ = self.pending.popleft()
+                out.append(self._unreadable(m, reason or "incomplete window", t_arr))
+        return out
+
+    def _queue(self, m: int | None, rows: list[list[float]]) -> None:
+        # RRTracker emits the features of the previous beat when the next one arrives
+        if rows:
+            for i in range(len(self.pending)):
+                if self.pending[i][1] is None:
+                    self.pending[i] = (self.pending[i][0], rows[0])
+                    break
+        if m is not None:
+            self.pending.append((m, None))
+
+    def _window_reason(self, start: int, stop: int) -> str | None:
+        if start < self.seg_m0 or start < self.m_end - self.cap:
+            return "window starts before the available signal"
+        if start < self.settle_until:
+            return "settling after start or gap"
+        pos = np.arange(start, stop) % self.cap
+        flags = np.bitwise_or.reduce(self.bad[pos]) if stop > start else 0
+        if flags & 1:
+            return "lead off"
+        if flags & 2:
+            return "saturation"
+        return None
+
+    def _cut(self, start: int) -> np.ndarray:
+        pos = np.arange(start, start + self.spec.length) % self.cap
+        return self.buf[pos].T[None]  # (1, leads, length)
+
+    def _classify(self, m: int, start: int, rr: np.ndarray | None, t_arr: float, kind: str = "beat") -> StreamResult:
+        reason = self._window_reason(start, start + self.spec.length)
+        w = self._cut(start) if reason is None else None
+        if w is not None and float(w.std(axis=2).min()) < self.gate.flat_uv:
+            reason = "flat line"
+        if reason is not None:
+            return self._unreadable(m, reason, t_arr, kind)
+        x = model_inputs(w, self.spec)
+        side = None
+        if self.side_spec is not None:
+            side = self.static_side if rr is None else encode_side(rr=rr[None], spec=self.side_spec)
+        p = self.clf.predict(x, side)[0]
+        k = int(np.argmax(p))
+        dev = self._m_to_dev(m)
+        res = StreamResult(dev, dev / self.fs_dev, self.classes[k], float(p[k]), "ok", None,
+                           (time.perf_counter() - t_arr) * 1e3, dict(zip(self.classes, map(float, p))), kind)
+        self._count(res)
+        return res
+
+    def _unreadable(self, m: int, reason: str, t_arr: float, kind: str = "beat") -> StreamResult:
+        dev = self._m_to_dev(m)
+        res = StreamResult(dev, dev / self.fs_dev, UNREADABLE, 0.0, UNREADABLE, reason, (time.perf_counter() - t_arr) * 1e3, {}, kind)
+        self._count(res)
+        return res
+
+    def _count(self, res: StreamResult) -> None:
+        self.stats["results"] += 1
+        self.class_counts[res.label] = self.class_counts.get(res.label, 0) + 1
+        if res.quality == UNREADABLE:
+            self.stats["unreadable"] += 1
+        else:
+            self.latencies_ms.append(res.latency_ms)
+
+    # -- fixed windows ----------------------------------------------------------------------
+    def _windows(self, t_arr: float) -> list[StreamResult]:
+        out = []
+        L = self.spec.length
+        while self.next_window + L <= self.m_end:
+            start = self.next_window
+            self.next_window += self.hop
+            out.append(self._classify(start, start, None, t_arr, kind="window"))
+        return out
