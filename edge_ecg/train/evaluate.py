@@ -31,7 +31,7 @@ def ds2_task(spec: InputSpec, data_dir: str | None = None, records=None) -> Task
         records or DS2,
         data_dir or str(shared_data_dir() / "mitdb"),
         fs_hz_out=spec.fs_hz,
-        lead=0,
+        lead="MLII",
         window=BeatWindowConfig(before_s=spec.beat.before_s, after_s=spec.beat.after_s),
         filter_fn=causal_filter_fn(spec.filter),
         streaming_rr=True,

@@ -72,7 +72,7 @@ def mitdb_beats(cfg: TrainConfig) -> TaskData:
         records,
         data_dir,
         fs_hz_out=cfg.fs_hz,
-        lead=0,
+        lead="MLII",
         window=BeatWindowConfig(before_s=cfg.before_s + margin / cfg.fs_hz, after_s=cfg.after_s + margin / cfg.fs_hz),
         filter_fn=causal_filter_fn(spec_filter),
         streaming_rr=True,

@@ -65,6 +65,8 @@ def class_weights(y: np.ndarray, n_classes: int, power: float) -> np.ndarray:
 def model_kwargs_for(task: TaskData) -> dict[str, Any]:
     x = task.train.x
     kw: dict[str, Any] = {"in_leads": int(x.shape[1]), "num_classes": len(task.classes), "input_len": int(task.input_spec.length)}
+    if task.input_spec.side_groups:
+        kw["side_spec"] = list(task.input_spec.side_groups)
     return kw
 
 
