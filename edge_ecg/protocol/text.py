@@ -1,0 +1,218 @@
+"""Plain-text mode for hobby boards: one line of integers per sample.
+
+An Arduino sketch printing ``Serial.print(a); Serial.print(','); Serial.println(b);`` produces
+``"512,498\\r\\n"`` per sample. Columns may be separated by commas, spaces or tabs; lines end in
+``\\n`` (a trailing ``\\r`` is ignored). The line carries no rate, scale or counter, so the caller
+gives ``fs_hz`` and ``uv_per_count`` and the decoder counts lines.
+
+Every non-empty line is taken to be one sample: a malformed line (wrong column count, a
+non-integer, longer than ``max_line_bytes``) is counted, skipped and reported as a one-sample
+:class:`~edge_ecg.protocol.events.Gap`, so sample positions stay aligned with the device's. This
+is a best effort: a lost newline merges two samples into one malformed line (one gap sample
+reported for two lost). Use the binary protocol when losses must be exact.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from edge_ecg.errors import ConfigError, ProtocolError
+from edge_ecg.protocol.events import DataBlock, Descriptor, Gap, TextDecoderStats
+
+_SPLIT = re.compile(rb"[,\s]+")
+
+
+def encode_text_lines(counts: np.ndarray, separator: str = ",", newline: str = "\r\n") -> bytes:
+    """Samples ``(n, C)`` as text lines, as ``Serial.println`` would print them."""
+    arr = np.asarray(counts)
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
+        raise ProtocolError(
+            f"counts must be integer (n_samples, n_channels), got {arr.dtype} {arr.shape}"
+        )
+    if not arr.size:
+        return b""
+    return "".join(separator.join(map(str, row)) + newline for row in arr.tolist()).encode("ascii")
+
+
+class TextDecoder:
+    """Incremental decoder of the text mode, with the ``feed``/``stats`` shape of the binary one.
+
+    ``fs_hz`` (Hz) and ``uv_per_count`` (µV per count, scalar or per channel) describe the device;
+    ``n_channels=None`` takes the column count of the first well-formed line. ``baseline_counts``
+    is the count of 0 µV. ``first_line_partial=True`` drops everything up to the first newline
+    (a port opened mid-line). The first well-formed line also yields a synthetic
+    :class:`~edge_ecg.protocol.events.Descriptor` built from these arguments, so a runtime
+    configures itself the same way in both modes.
+    """
+
+    def __init__(
+        self,
+        fs_hz: float,
+        uv_per_count,
+        n_channels: int | None = None,
+        *,
+        baseline_counts=0,
+        channel_names: tuple[str, ...] | None = None,
+        max_line_bytes: int = 256,
+        first_line_partial: bool = False,
+    ) -> None:
+        if not (isinstance(fs_hz, (int, float)) and fs_hz > 0):
+            raise ConfigError(f"fs_hz must be a sampling rate > 0 Hz, got {fs_hz!r}")
+        uv = np.asarray(uv_per_count, dtype=np.float64).reshape(-1)
+        if uv.size == 0 or not np.all(np.isfinite(uv)) or np.any(uv <= 0):
+            raise ConfigError(
+                f"uv_per_count must be finite and > 0 µV per count, got {uv_per_count!r}"
+            )
+        if n_channels is None and uv.size > 1:
+            n_channels = uv.size
+        if n_channels is not None and not 1 <= n_channels <= 64:
+            raise ConfigError(f"n_channels must be 1..64 or None, got {n_channels!r}")
+        if n_channels is not None and uv.size not in (1, n_channels):
+            raise ConfigError(f"uv_per_count has {uv.size} values for {n_channels} channels")
+        if max_line_bytes < 4:
+            raise ConfigError(f"max_line_bytes must be >= 4, got {max_line_bytes}")
+        self.fs_hz = float(fs_hz)
+        self._uv = uv
+        self._base = np.asarray(baseline_counts, dtype=np.int64).reshape(-1)
+        self._names = channel_names
+        self._n_channels = n_channels
+        self._max_line = max_line_bytes
+        self._skip_line = first_line_partial  # discarding up to the next newline
+        self._skip_is_overlong = False
+        self._buf = bytearray()
+        self._stats = TextDecoderStats()
+        self._sample = 0
+        self._descriptor: Descriptor | None = None
+
+    @property
+    def stats(self) -> TextDecoderStats:
+        s = self._stats.copy()
+        s.bytes_buffered = len(self._buf)
+        return s
+
+    @property
+    def descriptor(self) -> Descriptor | None:
+        return self._descriptor
+
+    @property
+    def next_sample(self) -> int:
+        return self._sample
+
+    def reset_link(self) -> None:
+        """Forget the partial line (the link was re-opened); the next line may be partial too."""
+        self._stats.bytes_discarded += len(self._buf)
+        self._buf.clear()
+        self._skip_line = True
+        self._skip_is_overlong = False
+
+    def _make_descriptor(self, c: int) -> Descriptor:
+        names = self._names or tuple(f"ch{k}" for k in range(c))
+        uv = np.broadcast_to(self._uv, (c,)).copy()
+        base = np.broadcast_to(self._base, (c,)).astype(np.int32)
+        return Descriptor(
+            self.fs_hz, tuple(names), uv, base, sample_format="text", samples_per_frame=1
+        )
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list:
+        st = self._stats
+        st.bytes_in += len(data)
+        buf = self._buf
+        buf += data
+        events: list = []
+        rows: list[list[int]] = []
+        row_start = self._sample
+
+        def flush_rows() -> None:
+            nonlocal rows
+            if rows:
+                counts = np.asarray(rows, dtype=np.int64).astype(np.int32)
+                d = self._descriptor
+                events.append(
+                    DataBlock(
+                        row_start,
+                        counts,
+                        np.zeros(counts.shape[1], bool),
+                        0,
+                        d.fs_hz,
+                        d.uv_per_count,
+                        d.baseline_counts,
+                    )
+                )
+                rows = []
+
+        def lost_line() -> None:
+            nonlocal row_start
+            flush_rows()
+            st.samples_lost += 1
+            st.gaps += 1
+            events.append(Gap(self._sample, 1))
+            self._sample += 1
+            row_start = self._sample
+
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            nl = buf.find(b"\n", pos)
+            if self._skip_line:
+                if nl < 0:
+                    st.bytes_discarded += n - pos
+                    pos = n
+                    break
+                st.bytes_discarded += nl + 1 - pos
+                pos = nl + 1
+                if self._skip_is_overlong:
+                    st.lines_overlong += 1
+                    lost_line()
+                self._skip_line = self._skip_is_overlong = False
+                continue
+            if nl < 0:
+                if n - pos > self._max_line:
+                    self._skip_line = self._skip_is_overlong = True
+                    continue
+                break
+            line = bytes(buf[pos:nl])
+            size = nl + 1 - pos
+            pos = nl + 1
+            if len(line) > self._max_line:
+                st.bytes_discarded += size
+                st.lines_overlong += 1
+                lost_line()
+                continue
+            stripped = line.strip()
+            if not stripped:
+                st.bytes_discarded += size
+                st.lines_empty += 1
+                continue
+            try:
+                values = [int(tok) for tok in _SPLIT.split(stripped)]
+            except ValueError:
+                st.bytes_discarded += size
+                st.lines_bad_value += 1
+                lost_line()
+                continue
+            if self._n_channels is None:
+                self._n_channels = len(values)
+            if len(values) != self._n_channels:
+                st.bytes_discarded += size
+                st.lines_bad_columns += 1
+                lost_line()
+                continue
+            if any(v < -(2**31) or v >= 2**31 for v in values):
+                st.bytes_discarded += size
+                st.lines_bad_value += 1
+                lost_line()
+                continue
+            if self._descriptor is None:
+                flush_rows()
+                self._descriptor = self._make_descriptor(self._n_channels)
+                events.append(self._descriptor)
+            rows.append(values)
+            st.bytes_in_frames += size
+            st.lines_ok += 1
+            st.samples_ok += 1
+            self._sample += 1
+        flush_rows()
+        del buf[:pos]
+        return events

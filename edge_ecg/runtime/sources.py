@@ -1,0 +1,454 @@
+"""Where decoded samples come from: a serial port (or any pyserial URL) or a recorded byte file.
+
+:class:`SerialSource` owns the port in a daemon reader thread (the pattern of pyserial's
+``threaded.ReaderThread``): the thread signals start-up with an ``Event``, feeds every chunk it
+reads to a decoder (:class:`~edge_ecg.protocol.FrameDecoder` or
+:class:`~edge_ecg.protocol.TextDecoder`) and puts the events into a bounded queue. The consumer
+takes them with :meth:`SerialSource.get` / iteration, with a timeout.
+
+- **Overflow policy: drop-oldest.** The reader never blocks on a slow consumer. When the queue
+  is full the oldest event is dropped and counted; the consumer's next event is then an
+  :class:`Overflow` naming the sample ranges it will never see, so its account stays exact.
+- **Unplug.** A read that fails (``SerialException``/``OSError``) or a port path that vanishes
+  ends the link: a :class:`Disconnected` event, then re-opens of the same path with exponential
+  back-off, then :class:`Reconnected`. The decoder keeps its sample counter across the gap, so
+  the first frame after the replug yields a :class:`~edge_ecg.protocol.Gap` of exactly the
+  samples produced while unplugged.
+- ``serial_for_url`` is used to open, so ``loop://`` works in tests and ``/dev/ttyUSB0`` (or the
+  simulator's pty) in production; ``exclusive=True`` locks the port against a second reader.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge_ecg.errors import ConfigError, DeviceError, PortBusyError, PortNotFoundError, RecordError
+from edge_ecg.protocol.decoder import FrameDecoder
+from edge_ecg.protocol.events import DataBlock, Gap
+
+_NOT_FOUND = {errno.ENOENT, errno.ENODEV, errno.ENXIO}
+_BUSY = {errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK}
+
+
+# --- events a source adds to the decoder's --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    """The port failed (unplugged, vanished). ``next_sample``: the counter expected next."""
+
+    port: str
+    reason: str
+    next_sample: int | None
+
+
+@dataclass(frozen=True)
+class Reconnected:
+    """The port is back after ``attempts`` re-opens and ``down_s`` seconds."""
+
+    port: str
+    attempts: int
+    down_s: float
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """The consumer was too slow: ``n_events`` events were dropped from the queue, among them
+    ``n_samples`` decoded samples. ``ranges`` are the half-open sample ranges of the dropped data
+    blocks and gaps, so the consumer can account for them."""
+
+    n_events: int
+    n_samples: int
+    ranges: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Settings of a :class:`SerialSource`.
+
+    ``read_timeout_s`` bounds each blocking read (and so how fast ``close()`` and a vanished port
+    are noticed). ``max_queued_events`` bounds the queue (drop-oldest beyond). Back-off between
+    re-open attempts starts at ``backoff_initial_s`` and is multiplied by ``backoff_factor`` up to
+    ``backoff_max_s``. ``exclusive`` locks the port (a second reader gets ``PortBusyError``).
+    """
+
+    baudrate: int = 921600
+    read_timeout_s: float = 0.05
+    max_queued_events: int = 4096
+    reconnect: bool = True
+    backoff_initial_s: float = 0.05
+    backoff_max_s: float = 2.0
+    backoff_factor: float = 2.0
+    exclusive: bool = True
+    start_timeout_s: float = 5.0
+
+    def __post_init__(self):
+        if not (isinstance(self.baudrate, int) and self.baudrate > 0):
+            raise ConfigError(f"baudrate must be a positive int, got {self.baudrate!r}")
+        for name in ("read_timeout_s", "backoff_initial_s", "backoff_max_s", "start_timeout_s"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v > 0):
+                raise ConfigError(f"{name} must be > 0 s, got {v!r}")
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ConfigError(
+                f"backoff_max_s ({self.backoff_max_s}) must be >= backoff_initial_s ({self.backoff_initial_s})"
+            )
+        if not (isinstance(self.backoff_factor, (int, float)) and self.backoff_factor >= 1):
+            raise ConfigError(f"backoff_factor must be >= 1, got {self.backoff_factor!r}")
+        if not (isinstance(self.max_queued_events, int) and self.max_queued_events >= 1):
+            raise ConfigError(
+                f"max_queued_events must be an int >= 1, got {self.max_queued_events!r}"
+            )
+
+
+@dataclass
+class SourceStats:
+    """Counters of a source; ``decoder`` is a snapshot of its decoder's counters."""
+
+    bytes_read: int = 0
+    events_dropped: int = 0
+    samples_dropped: int = 0
+    disconnects: int = 0
+    reconnects: int = 0
+    decoder: object = field(default=None)
+
+
+# --- opening a port ------------------------------------------------------------------------------
+
+
+def open_serial(
+    port: str, *, baudrate: int = 921600, timeout_s: float = 0.05, exclusive: bool = True
+):
+    """Open ``port`` (a device path or a pyserial URL such as ``loop://``).
+
+    Raises :class:`PortNotFoundError` (no such port), :class:`PortBusyError` (held by another
+    process), :class:`DeviceError` (anything else, e.g. permissions), each naming the port.
+    """
+    import serial  # pyserial is a runtime dependency; imported here to keep import light
+
+    try:
+        return serial.serial_for_url(
+            port, baudrate=baudrate, timeout=timeout_s, exclusive=exclusive
+        )
+    except ValueError as exc:  # unknown URL scheme or bad setting
+        raise ConfigError(f"cannot open serial port {port!r}: {exc}") from exc
+    except (serial.SerialException, OSError) as exc:
+        code = getattr(exc, "errno", None)
+        if code in _NOT_FOUND:
+            raise PortNotFoundError(f"serial port {port!r} does not exist ({exc})") from exc
+        if code in _BUSY:
+            raise PortBusyError(
+                f"serial port {port!r} is busy: another process holds it ({exc})"
+            ) from exc
+        if code == errno.EACCES:
+            raise DeviceError(
+                f"permission denied opening serial port {port!r}: add the user to the group owning "
+                f"it (often 'dialout') ({exc})"
+            ) from exc
+        raise DeviceError(f"cannot open serial port {port!r}: {exc}") from exc
+
+
+# --- the queue both sources share ----------------------------------------------------------------
+
+
+class _EventQueue:
+    """Bounded FIFO with drop-oldest and an :class:`Overflow` marker at the head."""
+
+    def __init__(self, maxlen: int, stats: SourceStats) -> None:
+        self._q: deque = deque()
+        self._maxlen = maxlen
+        self._stats = stats
+        self._cond = threading.Condition()
+        self._ov_events = 0
+        self._ov_samples = 0
+        self._ov_ranges: list[tuple[int, int]] = []
+        self.finished = False
+
+    def put_many(self, events) -> None:
+        with self._cond:
+            for ev in events:
+                if len(self._q) >= self._maxlen:
+                    old = self._q.popleft()
+                    self._ov_events += 1
+                    self._stats.events_dropped += 1
+                    if isinstance(old, DataBlock):
+                        self._ov_samples += old.n_samples
+                        self._stats.samples_dropped += old.n_samples
+                        self._ov_ranges.append((old.first_sample, old.end_sample))
+                    elif isinstance(old, Gap):
+                        self._ov_ranges.append((old.first_sample, old.end_sample))
+                self._q.append(ev)
+            self._cond.notify_all()
+
+    def finish(self) -> None:
+        with self._cond:
+            self.finished = True
+            self._cond.notify_all()
+
+    def _pop(self):
+        if self._ov_events:
+            ev = Overflow(self._ov_events, self._ov_samples, tuple(self._ov_ranges))
+            self._ov_events, self._ov_samples, self._ov_ranges = 0, 0, []
+            return ev
+        return self._q.popleft()
+
+    def get(self, timeout_s: float | None):
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._cond:
+            while not (self._q or self._ov_events):
+                if self.finished:
+                    return None
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._cond.wait(left)
+            return self._pop()
+
+    def drain(self) -> list:
+        with self._cond:
+            out = []
+            while self._q or self._ov_events:
+                out.append(self._pop())
+            return out
+
+
+class _EventSource:
+    """Consumer side shared by the sources: get / iterate / drain / context manager."""
+
+    _queue: _EventQueue
+
+    def get(self, timeout_s: float | None = None):
+        """The next event, or ``None`` after ``timeout_s`` s without one or once the source has
+        ended and everything was taken. ``timeout_s=None`` waits as long as the source lives."""
+        return self._queue.get(timeout_s)
+
+    def iter_events(self, timeout_s: float | None = None) -> Iterator:
+        """Yield events until none arrives for ``timeout_s`` s (or the source ends)."""
+        while True:
+            ev = self.get(timeout_s)
+            if ev is None:
+                return
+            yield ev
+
+    def __iter__(self) -> Iterator:
+        return self.iter_events(None)
+
+    def drain(self) -> list:
+        """Every event queued now, without waiting."""
+        return self._queue.drain()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+# --- serial ---------------------------------------------------------------------------------------
+
+
+class SerialSource(_EventSource):
+    """Decoded events from a serial port, read by a daemon thread (see module docstring).
+
+    ``port`` is a device path (``/dev/ttyUSB0``, the simulator's link) or a pyserial URL
+    (``loop://``). ``decoder`` defaults to a binary :class:`FrameDecoder`; pass a
+    :class:`~edge_ecg.protocol.TextDecoder` for text-mode boards. Opening errors are raised here,
+    in the caller's thread: :class:`PortNotFoundError`, :class:`PortBusyError`.
+    """
+
+    def __init__(
+        self, port: str | os.PathLike, decoder=None, config: SourceConfig | None = None
+    ) -> None:
+        self.port_name = os.fspath(port)
+        self.config = config or SourceConfig()
+        self.decoder = decoder if decoder is not None else FrameDecoder()
+        self._stats = SourceStats()
+        self._queue = _EventQueue(self.config.max_queued_events, self._stats)
+        self._lock = threading.Lock()  # decoder + stats, against snapshots from other threads
+        self._stop = threading.Event()
+        self._started = threading.Event()
+        self._is_path = "://" not in self.port_name
+        self._serial = self._open()
+        self._thread = threading.Thread(
+            target=self._main, name=f"edge-ecg-reader {self.port_name}", daemon=True
+        )
+        self._thread.start()
+        if not self._started.wait(self.config.start_timeout_s):  # pragma: no cover - defensive
+            self.close()
+            raise DeviceError(f"reader thread for {self.port_name!r} did not start")
+
+    def _open(self):
+        c = self.config
+        return open_serial(
+            self.port_name, baudrate=c.baudrate, timeout_s=c.read_timeout_s, exclusive=c.exclusive
+        )
+
+    @property
+    def serial(self):
+        """The pyserial object currently open (``None`` while disconnected). Writing to it is
+        fine (pyserial allows one reader and one writer thread); reading is the thread's job."""
+        return self._serial
+
+    @property
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def stats(self) -> SourceStats:
+        with self._lock:
+            s = SourceStats(**{k: v for k, v in vars(self._stats).items() if k != "decoder"})
+            s.decoder = self.decoder.stats
+        return s
+
+    # -- reader thread ------------------------------------------------------------------------
+
+    def _main(self) -> None:
+        self._started.set()
+        ser = self._serial
+        try:
+            while not self._stop.is_set():
+                try:
+                    data = ser.read(ser.in_waiting or 1)
+                except Exception as exc:  # noqa: BLE001 - SerialException, OSError, EIO as TypeError
+                    if self._stop.is_set():
+                        break
+                    ser = self._link_lost(ser, f"read failed: {exc}")
+                    if ser is None:
+                        break
+                    continue
+                if data:
+                    with self._lock:
+                        self._stats.bytes_read += len(data)
+                        events = self.decoder.feed(data)
+                    self._queue.put_many(events)
+                elif (
+                    self._is_path and not os.path.exists(self.port_name) and not self._stop.is_set()
+                ):
+                    ser = self._link_lost(ser, "port path vanished")
+                    if ser is None:
+                        break
+        finally:
+            if ser is not None:
+                _quiet_close(ser)
+            self._serial = None
+            self._queue.finish()
+
+    def _link_lost(self, ser, reason: str):
+        """Report the loss, then re-open with back-off. Returns the new port or None (stopped)."""
+        _quiet_close(ser)
+        self._serial = None
+        with self._lock:
+            self.decoder.reset_link()
+            self._stats.disconnects += 1
+            next_sample = self.decoder.next_sample
+        self._queue.put_many([Disconnected(self.port_name, reason, next_sample)])
+        if not self.config.reconnect:
+            return None
+        c = self.config
+        delay = c.backoff_initial_s
+        t0 = time.monotonic()
+        attempts = 0
+        while not self._stop.wait(delay):
+            attempts += 1
+            try:
+                ser = self._open()
+            except (DeviceError, ConfigError):
+                delay = min(delay * c.backoff_factor, c.backoff_max_s)
+                continue
+            self._serial = ser
+            with self._lock:
+                self._stats.reconnects += 1
+            self._queue.put_many([Reconnected(self.port_name, attempts, time.monotonic() - t0)])
+            return ser
+        return None
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the reader and close the port. Events already queued stay available
+        (:meth:`drain`). Idempotent."""
+        self._stop.set()
+        ser = self._serial
+        if ser is not None:
+            try:
+                ser.cancel_read()
+            except Exception:  # noqa: BLE001 - the port may be half-closed already
+                pass
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout_s)
+
+
+def _quiet_close(ser) -> None:
+    try:
+        ser.close()
+    except Exception:  # noqa: BLE001 - closing a port that already failed
+        pass
+
+
+# --- file replay ----------------------------------------------------------------------------------
+
+
+class FileReplaySource(_EventSource):
+    """Events decoded from a byte file (e.g. a capture of a device's serial output), read in
+    ``chunk_bytes`` pieces through the same decoder as a live port. Synchronous: events are
+    decoded as they are asked for; the source ends at the end of the file."""
+
+    def __init__(self, path: str | os.PathLike, decoder=None, *, chunk_bytes: int = 4096) -> None:
+        if not (isinstance(chunk_bytes, int) and chunk_bytes >= 1):
+            raise ConfigError(f"chunk_bytes must be an int >= 1, got {chunk_bytes!r}")
+        self.path = Path(path)
+        try:
+            self._file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        except FileNotFoundError:
+            raise RecordError(f"{self.path}: byte file to replay not found") from None
+        except OSError as exc:
+            raise RecordError(f"{self.path}: cannot read ({exc})") from exc
+        self.decoder = decoder if decoder is not None else FrameDecoder()
+        self.chunk_bytes = chunk_bytes
+        self._stats = SourceStats()
+        self._queue = _EventQueue(2**62, self._stats)  # unbounded: the consumer sets the pace
+
+    def _fill(self) -> bool:
+        """Decode chunks until some event is queued; False at end of file."""
+        while self._file is not None:
+            chunk = self._file.read(self.chunk_bytes)
+            if not chunk:
+                self.close()
+                return False
+            self._stats.bytes_read += len(chunk)
+            events = self.decoder.feed(chunk)
+            if events:
+                self._queue.put_many(events)
+                return True
+        return False
+
+    def get(self, timeout_s: float | None = None):
+        ev = self._queue.get(0)
+        if ev is None and self._fill():
+            ev = self._queue.get(0)
+        return ev
+
+    def drain(self) -> list:
+        while self._fill():
+            pass
+        return self._queue.drain()
+
+    @property
+    def stats(self) -> SourceStats:
+        s = SourceStats(**{k: v for k, v in vars(self._stats).items() if k != "decoder"})
+        s.decoder = self.decoder.stats
+        return s
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._queue.finish()
