@@ -74,7 +74,10 @@ class SourceConfig:
     """Settings of a :class:`SerialSource`.
 
     ``read_timeout_s`` bounds each blocking read (and so how fast ``close()`` and a vanished port
-    are noticed). ``max_queued_events`` bounds the queue (drop-oldest beyond). Back-off between
+    are noticed). ``max_queued_events`` bounds the queue: when it is full the reader waits up to
+    ``overflow_wait_s`` for the consumer (0, the default for live devices: never wait), then drops
+    the oldest events and reports them in an ``Overflow``. A replay that must lose nothing (the
+    simulator at full speed) sets a wait, so the port's own flow control slows the sender. Back-off between
     re-open attempts starts at ``backoff_initial_s`` and is multiplied by ``backoff_factor`` up to
     ``backoff_max_s``. ``exclusive`` locks the port (a second reader gets ``PortBusyError``).
     """
@@ -82,6 +85,7 @@ class SourceConfig:
     baudrate: int = 921600
     read_timeout_s: float = 0.05
     max_queued_events: int = 4096
+    overflow_wait_s: float = 0.0
     reconnect: bool = True
     backoff_initial_s: float = 0.05
     backoff_max_s: float = 2.0
@@ -102,6 +106,8 @@ class SourceConfig:
             )
         if not (isinstance(self.backoff_factor, (int, float)) and self.backoff_factor >= 1):
             raise ConfigError(f"backoff_factor must be >= 1, got {self.backoff_factor!r}")
+        if not (isinstance(self.overflow_wait_s, (int, float)) and self.overflow_wait_s >= 0):
+            raise ConfigError(f"overflow_wait_s must be >= 0 s, got {self.overflow_wait_s!r}")
         if not (isinstance(self.max_queued_events, int) and self.max_queued_events >= 1):
             raise ConfigError(
                 f"max_queued_events must be an int >= 1, got {self.max_queued_events!r}"
@@ -161,9 +167,10 @@ def open_serial(
 class _EventQueue:
     """Bounded FIFO with drop-oldest and an :class:`Overflow` marker at the head."""
 
-    def __init__(self, maxlen: int, stats: SourceStats) -> None:
+    def __init__(self, maxlen: int, stats: SourceStats, wait_s: float = 0.0) -> None:
         self._q: deque = deque()
         self._maxlen = maxlen
+        self._wait_s = wait_s
         self._stats = stats
         self._cond = threading.Condition()
         self._ov_events = 0
@@ -174,6 +181,10 @@ class _EventQueue:
     def put_many(self, events) -> None:
         with self._cond:
             for ev in events:
+                if len(self._q) >= self._maxlen and self._wait_s > 0:
+                    deadline = time.monotonic() + self._wait_s
+                    while len(self._q) >= self._maxlen and (left := deadline - time.monotonic()) > 0:
+                        self._cond.wait(left)
                 if len(self._q) >= self._maxlen:
                     old = self._q.popleft()
                     self._ov_events += 1
@@ -197,6 +208,7 @@ class _EventQueue:
             ev = Overflow(self._ov_events, self._ov_samples, tuple(self._ov_ranges))
             self._ov_events, self._ov_samples, self._ov_ranges = 0, 0, []
             return ev
+        self._cond.notify_all()  # a reader waiting for room may go on
         return self._q.popleft()
 
     def get(self, timeout_s: float | None):
@@ -244,6 +256,13 @@ class _EventSource:
         """Every event queued now, without waiting."""
         return self._queue.drain()
 
+    @property
+    def ended(self) -> bool:
+        """The source has stopped producing (closed, file finished) and nothing is queued."""
+        q = self._queue
+        with q._cond:
+            return q.finished and not q._q and not q._ov_events
+
     def __enter__(self):
         return self
 
@@ -273,7 +292,7 @@ class SerialSource(_EventSource):
         self.config = config or SourceConfig()
         self.decoder = decoder if decoder is not None else FrameDecoder()
         self._stats = SourceStats()
-        self._queue = _EventQueue(self.config.max_queued_events, self._stats)
+        self._queue = _EventQueue(self.config.max_queued_events, self._stats, self.config.overflow_wait_s)
         self._lock = threading.Lock()  # decoder + stats, against snapshots from other threads
         self._stop = threading.Event()
         self._started = threading.Event()

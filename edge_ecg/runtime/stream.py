@@ -112,6 +112,7 @@ class StreamClassifier:
         fs_hz: float,
         lead_names: tuple[str, ...],
         uv_per_count,
+        baseline_counts=0,
         rail_counts: int | None = None,
         gate: GateConfig = GateConfig(),
         age: float | None = None,
@@ -133,6 +134,8 @@ class StreamClassifier:
         self.lead_idx = match_leads(spec.leads, tuple(lead_names))
         upc = np.broadcast_to(np.asarray(uv_per_count, dtype=np.float64), (len(lead_names),))
         self.uv_per_count = upc[self.lead_idx]
+        base = np.broadcast_to(np.asarray(baseline_counts, dtype=np.float64), (len(lead_names),))
+        self.baseline = base[self.lead_idx]
         self.rail = rail_counts
         self.gate = gate
         self.classes = classifier.classes
@@ -148,6 +151,7 @@ class StreamClassifier:
         self.class_counts = {c: 0 for c in (*self.classes, UNREADABLE)}
         self.latencies_ms: deque[float] = deque(maxlen=10_000)
         self._started = False
+        self.dev_next = 0  # next expected device sample (set by the first data block)
 
     # -- segment handling ---------------------------------------------------------------
     def _start_segment(self, device_sample: int) -> None:
@@ -210,7 +214,7 @@ class StreamClassifier:
             flags |= lo.astype(np.uint8)
         if self.rail is not None:
             flags |= (np.abs(sel) >= self.rail - self.gate.saturation_margin).any(axis=1).astype(np.uint8) << 1
-        y = self.filter.process(sel * self.uv_per_count)
+        y = self.filter.process((sel - self.baseline) * self.uv_per_count)
         if self.resampler is not None:
             y = self.resampler.process(y)
             # flags follow the nearest device sample of each output sample
@@ -242,6 +246,12 @@ class StreamClassifier:
         self.stats["samples_lost"] += int(n_samples)
         out = self.finish(arrival=t_arr, reason="gap") if self._started else []
         self._start_segment(first_sample + n_samples)
+        return out
+
+    def restart(self, first_sample: int, *, arrival: float | None = None, reason: str = "counter reset") -> list[StreamResult]:
+        """The device restarted its sample counter: close the segment, start anew at ``first_sample``."""
+        out = self.finish(arrival=arrival, reason=reason)
+        self._start_segment(first_sample)
         return out
 
     def finish(self, *, arrival: float | None = None, reason: str = "end of stream") -> list[StreamResult]:

@@ -1,0 +1,244 @@
+"""``StreamSession``: decoded device events → :class:`StreamClassifier` → sinks, with the
+running account a monitor must keep (samples in, samples lost, what was refused, latency)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import numpy as np
+
+from edge_ecg.protocol.events import CounterReset, DataBlock, Descriptor, DeviceEvent, Gap, Heartbeat
+from edge_ecg.runtime.classifier import Classifier
+from edge_ecg.runtime.sinks import Sink
+from edge_ecg.runtime.sources import Disconnected, Overflow, Reconnected
+from edge_ecg.runtime.stream import GateConfig, StreamClassifier, StreamResult
+
+RAILS = {"int16": 2**15 - 1, "int24": 2**23 - 1}
+
+
+@dataclass
+class SessionStats:
+    samples_in: int = 0
+    samples_lost: int = 0  # gaps the decoder reported + samples the source dropped on overflow
+    samples_before_descriptor: int = 0  # data that arrived before the device described itself
+    disconnects: int = 0
+    reconnects: int = 0
+    counter_resets: int = 0
+    device_events: int = 0
+    results: int = 0
+    unreadable: int = 0
+    class_counts: dict[str, int] = field(default_factory=dict)
+    unreadable_reasons: dict[str, int] = field(default_factory=dict)
+
+
+class StreamSession:
+    """Owns the :class:`StreamClassifier` of the current device description and feeds sinks."""
+
+    def __init__(self, classifier: Classifier, *, sinks: Iterable[Sink] = (), gate: GateConfig = GateConfig(),
+                 age: float | None = None, sex: str | None = None):
+        self.clf = classifier
+        self.sinks = list(sinks)
+        self.gate = gate
+        self.age, self.sex = age, sex
+        self.sc: StreamClassifier | None = None
+        self.descriptor: Descriptor | None = None
+        self.stats = SessionStats()
+        self.latencies_ms: list[float] = []
+        self.device_time_s = 0.0
+        self._cpu0 = time.process_time()
+        self._wall0 = time.perf_counter()
+        self.results: list[StreamResult] = []
+        self.keep_results = False
+
+    # -- events -----------------------------------------------------------------------------
+    def _configure(self, d: Descriptor) -> list[StreamResult]:
+        out = self.sc.finish(reason="device re-described") if self.sc is not None else []
+        self.descriptor = d
+        self.sc = StreamClassifier(
+            self.clf, fs_hz=d.fs_hz, lead_names=d.channel_names, uv_per_count=d.uv_per_count,
+            baseline_counts=d.baseline_counts, rail_counts=RAILS.get(d.sample_format), gate=self.gate,
+            age=self.age, sex=self.sex,
+        )
+        return out
+
+    def handle(self, ev) -> list[StreamResult]:
+        """Process one event from a source/decoder; returns the results it produced."""
+        out: list[StreamResult] = []
+        if isinstance(ev, Descriptor):
+            d = self.descriptor
+            same = d is not None and d.fs_hz == ev.fs_hz and d.channel_names == ev.channel_names and np.array_equal(
+                d.uv_per_count, ev.uv_per_count) and np.array_equal(d.baseline_counts, ev.baseline_counts) and d.sample_format == ev.sample_format
+            if not same:
+                out = self._configure(ev)
+        elif isinstance(ev, DataBlock):
+            if self.sc is None:
+                self.stats.samples_before_descriptor += ev.n_samples
+            else:
+                self.stats.samples_in += ev.n_samples
+                out = self.sc.push(ev.first_sample, ev.counts, ev.lead_off)
+                self.device_time_s = ev.end_sample / self.sc.fs_dev
+                for s in self.sinks:
+                    s.samples(ev.first_sample, ev.uv()[:, self.sc.lead_idx] if ev.uv_per_count is not None else ev.counts)
+        elif isinstance(ev, Gap):
+            if self.sc is not None:
+                out = self.sc.gap(ev.first_sample, ev.n_samples)
+        elif isinstance(ev, Overflow):
+            pass  # the next data block's sample counter jumps: the stream counts the loss there
+        elif isinstance(ev, CounterReset):
+            self.stats.counter_resets += 1
+            if self.sc is not None:
+                out = self.sc.restart(ev.first_sample)
+        elif isinstance(ev, Disconnected):
+            self.stats.disconnects += 1
+        elif isinstance(ev, Reconnected):
+            self.stats.reconnects += 1
+        elif isinstance(ev, (DeviceEvent, Heartbeat)):
+            self.stats.device_events += isinstance(ev, DeviceEvent)
+        self._emit(out)
+        return out
+
+    def _emit(self, results: list[StreamResult]) -> None:
+        for r in results:
+            self.stats.results += 1
+            self.stats.class_counts[r.label] = self.stats.class_counts.get(r.label, 0) + 1
+            if r.quality == "ok":
+                self.latencies_ms.append(r.latency_ms)
+            else:
+                self.stats.unreadable += 1
+                self.stats.unreadable_reasons[r.reason or "?"] = self.stats.unreadable_reasons.get(r.reason or "?", 0) + 1
+            if self.keep_results:
+                self.results.append(r)
+            for s in self.sinks:
+                s.write(r)
+
+    def finish(self) -> list[StreamResult]:
+        out = self.sc.finish() if self.sc is not None else []
+        self._emit(out)
+        if self.sc is not None:
+            self.stats.samples_lost = self.sc.stats["samples_lost"]
+        return out
+
+    # -- driving a source ---------------------------------------------------------------------
+    def run(self, source, *, stop: threading.Event | None = None, until_sample: int | None = None,
+            idle_timeout_s: float | None = None, status: TextIO | None = None, status_every_s: float = 1.0) -> None:
+        """Consume ``source`` until it ends, ``stop`` is set, the device counter reaches
+        ``until_sample``, or nothing arrives for ``idle_timeout_s``. Ctrl-C ends it cleanly."""
+        last_status = time.monotonic()
+        last_event = time.monotonic()
+        try:
+            while not (stop is not None and stop.is_set()):
+                ev = source.get(0.1)
+                now = time.monotonic()
+                if ev is None:
+                    if source.ended:
+                        break
+                    if idle_timeout_s is not None and now - last_event > idle_timeout_s:
+                        break
+                    continue
+                last_event = now
+                for e in coalesce([ev, *source.drain()]):
+                    self.handle(e)
+                if status is not None and now - last_status >= status_every_s:
+                    status.write("\r" + self.status_line() + "   ")
+                    status.flush()
+                    last_status = now
+                if until_sample is not None and self.sc is not None and self.sc.dev_next >= until_sample:
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.finish()
+            if status is not None:
+                status.write("\r" + self.status_line() + "\n")
+                status.flush()
+
+    # -- reporting ---------------------------------------------------------------------------
+    def latency_percentiles(self) -> tuple[float, float]:
+        if not self.latencies_ms:
+            return float("nan"), float("nan")
+        p50, p99 = np.percentile(self.latencies_ms, [50, 99])
+        return float(p50), float(p99)
+
+    def cpu_ms_per_device_s(self) -> float:
+        cpu = time.process_time() - self._cpu0
+        return 1e3 * cpu / self.device_time_s if self.device_time_s else float("nan")
+
+    def status_line(self) -> str:
+        p50, p99 = self.latency_percentiles()
+        wall = time.perf_counter() - self._wall0
+        rate = self.stats.samples_in / wall if wall > 0 else 0.0
+        lost = self.sc.stats["samples_lost"] if self.sc is not None else 0
+        counts = " ".join(f"{k}:{v}" for k, v in sorted(self.stats.class_counts.items()))
+        return (f"{rate:8.0f} samples/s  lost {lost}  latency p50 {p50:.2f} ms p99 {p99:.2f} ms  "
+                f"{counts}")
+
+    def summary(self) -> dict:
+        p50, p99 = self.latency_percentiles()
+        return {
+            "samples_in": self.stats.samples_in,
+            "samples_lost": self.sc.stats["samples_lost"] if self.sc is not None else 0,
+            "samples_before_descriptor": self.stats.samples_before_descriptor,
+            "device_time_s": round(self.device_time_s, 3),
+            "results": self.stats.results,
+            "unreadable": self.stats.unreadable,
+            "unreadable_reasons": dict(self.stats.unreadable_reasons),
+            "class_counts": dict(self.stats.class_counts),
+            "latency_ms_p50": p50,
+            "latency_ms_p99": p99,
+            "cpu_ms_per_device_s": self.cpu_ms_per_device_s(),
+            "disconnects": self.stats.disconnects,
+            "reconnects": self.stats.reconnects,
+            "counter_resets": self.stats.counter_resets,
+        }
+
+
+def coalesce(events: list, max_samples: int = 4096) -> list:
+    """Merge runs of contiguous :class:`DataBlock` s (same channels and calibration) into one, so
+    a backlog is processed in a few large chunks instead of many frame-sized ones (the stream's
+    per-call overhead dominates at 10 samples per frame). Lead-off flags become per sample."""
+    out: list = []
+    run: list[DataBlock] = []
+
+    def flush():
+        if len(run) == 1:
+            out.append(run[0])
+        elif run:
+            counts = np.concatenate([b.counts for b in run])
+            lead_off = np.concatenate([np.broadcast_to(np.asarray(b.lead_off, bool), (b.n_samples, b.n_channels)) for b in run])
+            b0 = run[0]
+            out.append(DataBlock(b0.first_sample, counts, lead_off, b0.seq, b0.fs_hz, b0.uv_per_count, b0.baseline_counts))
+        run.clear()
+
+    for ev in events:
+        if isinstance(ev, DataBlock):
+            if run and (ev.first_sample != run[-1].end_sample or ev.n_channels != run[-1].n_channels
+                        or ev.fs_hz != run[-1].fs_hz or sum(b.n_samples for b in run) >= max_samples):
+                flush()
+            run.append(ev)
+        else:
+            flush()
+            out.append(ev)
+    flush()
+    return out
+
+
+def print_summary(summary: dict, out: TextIO = sys.stderr) -> None:
+    rows = [
+        ("device time streamed", f"{summary['device_time_s']:.1f} s"),
+        ("samples received / lost", f"{summary['samples_in']} / {summary['samples_lost']}"),
+        ("results (unreadable)", f"{summary['results']} ({summary['unreadable']})"),
+        ("labels", ", ".join(f"{k} {v}" for k, v in sorted(summary["class_counts"].items()))),
+        ("latency p50 / p99", f"{summary['latency_ms_p50']:.2f} / {summary['latency_ms_p99']:.2f} ms"),
+        ("CPU per device second", f"{summary['cpu_ms_per_device_s']:.2f} ms"),
+        ("disconnects / reconnects", f"{summary['disconnects']} / {summary['reconnects']}"),
+    ]
+    if summary["unreadable_reasons"]:
+        rows.append(("unreadable because", ", ".join(f"{k} {v}" for k, v in summary["unreadable_reasons"].items())))
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        out.write(f"{k:<{w}}  {v}\n")

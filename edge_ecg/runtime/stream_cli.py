@@ -1,0 +1,86 @@
+"""``edge-ecg stream``: classify ECG arriving on a serial port in real time."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", required=True, help="serial device path (/dev/ttyUSB0) or pyserial URL (loop://, socket://host:port)")
+    add_model_arguments(p)
+    p.add_argument("--baud", type=int, default=921600, help="baud rate (ignored by pseudo-terminals and USB CDC)")
+    p.add_argument("--format", choices=("binary", "text"), default="binary", help="framed binary protocol, or one line of integers per sample")
+    p.add_argument("--fs", type=float, help="text mode: sampling rate in Hz (the lines carry none)")
+    p.add_argument("--scale", type=float, help="text mode: µV per count")
+    p.add_argument("--leads", help="text mode: comma-separated channel names (default: the model's leads)")
+    p.add_argument("--baseline", type=int, default=0, help="text mode: count value of 0 µV")
+    p.add_argument("--jsonl", help="append one JSON object per beat/window to this file (line-buffered)")
+    p.add_argument("--quiet", action="store_true", help="no JSON lines on stdout")
+    p.add_argument("--plot", action="store_true", help="live matplotlib view of the last seconds with labels")
+    p.add_argument("--duration", type=float, help="stop after this many seconds of wall time")
+    p.add_argument("--age", type=float, help="patient age in years, for models that fuse it")
+    p.add_argument("--sex", choices=("M", "F"), help="patient sex, for models that fuse it")
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="model file (.onnx / .tflite with model.json beside it); default: the bundled int8 beat model")
+    p.add_argument("--backend", choices=("auto", "onnxruntime", "tflite"), default="auto")
+    p.add_argument("--threads", type=int, default=1, help="inference threads (0: all cores)")
+    p.add_argument("--providers", default="cpu", help="onnxruntime providers in order, e.g. tensorrt,cuda,cpu")
+
+
+def classifier_from_args(args):
+    from edge_ecg.runtime.classifier import Classifier
+
+    return Classifier(args.model, backend=args.backend, threads=args.threads, providers=tuple(args.providers.split(",")))
+
+
+def make_decoder(args, clf):
+    from edge_ecg.errors import ConfigError
+    from edge_ecg.protocol import FrameDecoder, TextDecoder
+
+    if args.format == "binary":
+        return FrameDecoder()
+    if args.fs is None or args.scale is None:
+        raise ConfigError("--format text needs --fs (Hz) and --scale (µV per count): a text line carries neither")
+    names = tuple(args.leads.split(",")) if args.leads else tuple(clf.manifest.input.leads)
+    return TextDecoder(args.fs, args.scale, len(names), baseline_counts=args.baseline, channel_names=names)
+
+
+def run(args: argparse.Namespace) -> int:
+    import threading
+
+    from edge_ecg.runtime.session import StreamSession, print_summary
+    from edge_ecg.runtime.sinks import JsonlSink, PlotSink
+    from edge_ecg.runtime.sources import SerialSource, SourceConfig
+
+    clf = classifier_from_args(args)
+    sinks = []
+    if not args.quiet:
+        sinks.append(JsonlSink(sys.stdout))
+    if args.jsonl:
+        sinks.append(JsonlSink(args.jsonl))
+    if args.plot:
+        sinks.append(PlotSink(args.fs or clf.manifest.input.fs_hz))
+    session = StreamSession(clf, sinks=sinks, age=args.age, sex=args.sex)
+    source = SerialSource(args.port, make_decoder(args, clf), SourceConfig(baudrate=args.baud))
+    stop = threading.Event()
+    timer = None
+    if args.duration:
+        timer = threading.Timer(args.duration, stop.set)
+        timer.daemon = True
+        timer.start()
+    try:
+        session.run(source, stop=stop, status=sys.stderr if sys.stderr.isatty() else None)
+    finally:
+        source.close()
+        for s in sinks:
+            s.close()
+        if timer:
+            timer.cancel()
+    summary = session.summary()
+    print_summary(summary)
+    sys.stderr.write(json.dumps({"summary": summary}) + "\n")
+    return 0
