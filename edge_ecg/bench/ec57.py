@@ -131,3 +131,119 @@ def score_record(ref_samples, ref_classes, det_samples, det_labels, fs_hz: float
     c.ref_unmatched = np.bincount(rc[un_r], minlength=5)
     c.det_unmatched = np.bincount(dl[un_d], minlength=5)
     return c
+
+
+# -- accuracy through the stream vs offline ---------------------------------------------------
+
+
+def reference_beats(record) -> tuple[np.ndarray, list[str]]:
+    """Reference beat samples and their AAMI classes (non-beat annotations dropped)."""
+    from edge_ecg.data.labels import aami_class
+
+    cls = [aami_class(s, record=record.name) for s in record.annotations.symbol]
+    keep = np.array([c is not None for c in cls], dtype=bool)
+    return np.asarray(record.annotations.sample)[keep], [c for c in cls if c is not None]
+
+
+def offline_labels(clf, record_name: str, data_dir) -> tuple[np.ndarray, list[str]]:
+    """The same model file, offline: windows cut at the *reference* R peaks with the runtime's
+    filter, RR features from the reference beats, through the same backend. Returns
+    (reference samples, labels)."""
+    from edge_ecg.data.mitdb import BeatWindowConfig, load_beats
+    from edge_ecg.models.side import SideSpec, encode_side
+    from edge_ecg.runtime.preprocess import causal_filter_fn, model_inputs
+
+    spec = clf.manifest.input
+    beats = load_beats([record_name], data_dir, fs_hz_out=spec.fs_hz, lead=spec.leads[0],
+                       window=BeatWindowConfig(spec.beat.before_s, spec.beat.after_s),
+                       filter_fn=causal_filter_fn(spec.filter), streaming_rr=True)
+    x = model_inputs(beats.x, spec)
+    side = encode_side(rr=beats.rr, spec=SideSpec(spec.side_groups)) if spec.side_groups else None
+    probs = np.concatenate([clf.predict(x[i : i + 256], None if side is None else side[i : i + 256])
+                            for i in range(0, len(x), 256)]) if len(x) else np.zeros((0, len(clf.classes)))
+    return beats.sample, [clf.classes[k] for k in probs.argmax(1)]
+
+
+@dataclass
+class RecordResult:
+    record: str
+    stream: EC57Counts
+    offline: EC57Counts
+    agree: int  # matched beats whose streamed label equals the offline label
+    compared: int
+    samples_lost: int
+    seconds: float
+    device_s: float
+    cpu_s: float = 0.0  # runtime CPU (reader + consumer threads)
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+def ec57_record(clf, record_name: str, data_dir, *, speed: float | None = None) -> RecordResult:
+    """One record through simulator → pty → runtime, and offline; both scored."""
+    import time
+
+    from edge_ecg.data.mitdb import load_mitdb_record
+    from edge_ecg.runtime.replay import replay_record
+
+    rec = load_mitdb_record(record_name, data_dir)
+    ref_s, ref_c = reference_beats(rec)
+    t0 = time.perf_counter()
+    session, _ = replay_record(rec, clf, speed=speed)
+    seconds = time.perf_counter() - t0
+    beats = [r for r in session.results if r.kind == "beat"]
+    det_s = np.array([r.sample for r in beats], np.int64)
+    det_l = [r.label for r in beats]
+    stream = score_record(ref_s, ref_c, det_s, det_l, rec.fs_hz)
+    off_s, off_l = offline_labels(clf, record_name, data_dir)
+    offline = score_record(ref_s, ref_c, off_s, off_l, rec.fs_hz)
+    # per-beat agreement on beats both paths classified
+    pr, pd = match_beats(ref_s, det_s, rec.fs_hz)
+    off_by_ref = dict(zip(off_s.tolist(), off_l))
+    agree = compared = 0
+    for r, d in zip(pr, pd):
+        if det_l[d] in SCORED and ref_c[r] != "Q":
+            compared += 1
+            agree += det_l[d] == off_by_ref.get(int(ref_s[r]))
+    return RecordResult(record_name, stream, offline, agree, compared, session.summary()["samples_lost"],
+                        seconds, rec.n_samples / rec.fs_hz, session.cpu_s, list(session.latencies_ms))
+
+
+def format_ec57(results: list[RecordResult]) -> str:
+    """Per-record and gross table: stream (QRS, VEB, SVEB) and offline (VEB, SVEB), agreement."""
+    def pct(v):
+        return "   -  " if v != v else f"{100 * v:6.2f}"
+
+    head = (f"{'record':<7}{'QRS Se':>7}{'QRS +P':>7}{'VEB Se':>7}{'VEB +P':>7}{'SVEB Se':>8}{'SVEB +P':>8}"
+            f" | {'off VEB Se':>10}{'+P':>7}{'off SVEB Se':>12}{'+P':>7} | {'agree':>7}{'lost':>6}")
+    lines = [head, "-" * len(head)]
+    gs, go = EC57Counts(), EC57Counts()
+    ga = gc = 0
+    for r in results:
+        s, o = r.stream.summary(), r.offline.summary()
+        gs += r.stream
+        go += r.offline
+        ga += r.agree
+        gc += r.compared
+        lines.append(
+            f"{r.record:<7}{pct(s['qrs_se'])} {pct(s['qrs_ppv'])}{pct(s['veb_se'])} {pct(s['veb_ppv'])}"
+            f"{pct(s['sveb_se'])}  {pct(s['sveb_ppv'])} | {pct(o['veb_se']):>10} {pct(o['veb_ppv'])}"
+            f"{pct(o['sveb_se']):>12} {pct(o['sveb_ppv'])} | {pct(r.agree / r.compared if r.compared else float('nan'))}"
+            f"{r.samples_lost:>6}"
+        )
+    s, o = gs.summary(), go.summary()
+    lines.append("-" * len(head))
+    lines.append(
+        f"{'gross':<7}{pct(s['qrs_se'])} {pct(s['qrs_ppv'])}{pct(s['veb_se'])} {pct(s['veb_ppv'])}"
+        f"{pct(s['sveb_se'])}  {pct(s['sveb_ppv'])} | {pct(o['veb_se']):>10} {pct(o['veb_ppv'])}"
+        f"{pct(o['sveb_se']):>12} {pct(o['sveb_ppv'])} | {pct(ga / gc if gc else float('nan'))}"
+        f"{sum(r.samples_lost for r in results):>6}"
+    )
+    dev = sum(r.device_s for r in results)
+    wall = sum(r.seconds for r in results)
+    lat = np.concatenate([r.latencies_ms for r in results]) if results else np.zeros(0)
+    p50, p99 = (np.percentile(lat, [50, 99]) if lat.size else (float("nan"), float("nan")))
+    lines.append(f"streamed {dev / 3600:.2f} h of ECG in {wall:.0f} s ({dev / wall:.0f}x real time); "
+                 f"runtime CPU {1e3 * sum(r.cpu_s for r in results) / dev:.2f} ms per stream-second; "
+                 f"latency p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
+                 f"VEB FPR {pct(s['veb_fpr'])} %, SVEB FPR {pct(s['sveb_fpr'])} %")
+    return "\n".join(lines)

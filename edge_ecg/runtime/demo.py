@@ -31,22 +31,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge_ecg.data.records import read_record
-    from edge_ecg.runtime.session import StreamSession, print_summary
+    from edge_ecg.runtime.replay import replay_record
+    from edge_ecg.runtime.session import print_summary
     from edge_ecg.runtime.sinks import CallbackSink, JsonlSink
-    from edge_ecg.runtime.sources import SerialSource, SourceConfig
     from edge_ecg.runtime.stream_cli import classifier_from_args
-    from edge_ecg.sim.simulator import SimConfig, Simulator
 
     record = read_record(args.record)
     clf = classifier_from_args(args)
-    speed = 1.0 if args.realtime else args.speed
-    sim = Simulator.from_record(record, config=SimConfig(speed=speed))
-    handle = sim.start()
-    port = handle.wait_ready()
     out = sys.stdout
     out.write(
         f"edge-ecg demo: replaying {record.name} ({record.n_samples / record.fs_hz:.0f} s, {record.fs_hz:g} Hz, "
-        f"{', '.join(record.lead_names)}) on pseudo-terminal {port}\n"
+        f"{', '.join(record.lead_names)}) through the device simulator on a pseudo-terminal\n"
         f"model {clf.path.name} ({clf.file.precision}, {clf.backend.describe()})\n"
     )
     count = [0]
@@ -58,18 +53,11 @@ def run(args: argparse.Namespace) -> int:
             out.write(f"  t={r.time_s:7.2f} s  {r.label}{extra}\n")
 
     sinks = [CallbackSink(show)] + ([JsonlSink(args.jsonl)] if args.jsonl else [])
-    session = StreamSession(clf, sinks=sinks)
-    session.keep_results = True
-    # lossless replay: when the runtime falls behind, the reader waits and the pty's flow
-    # control slows the simulator (a live device instead drops and counts, see SourceConfig)
-    source = SerialSource(port, config=SourceConfig(overflow_wait_s=30.0))
+    speed = 1.0 if args.realtime else args.speed
     t0 = time.perf_counter()
     try:
-        session.run(source, until_sample=sim.n_samples, idle_timeout_s=5.0)
+        session, _ = replay_record(record, clf, speed=speed, sinks=sinks)
     finally:
-        source.close()
-        handle.stop()
-        handle.join(5.0)
         for s in sinks:
             s.close()
     wall = time.perf_counter() - t0

@@ -256,6 +256,16 @@ class _EventSource:
         """Every event queued now, without waiting."""
         return self._queue.drain()
 
+    def reader_cpu_s(self) -> float:
+        """CPU seconds used so far by the reader thread (read + decode); 0 without one."""
+        t = getattr(self, "_thread", None)
+        if t is None or t.ident is None or not t.is_alive():
+            return getattr(self, "_reader_cpu_final", 0.0)
+        try:
+            return time.clock_gettime(time.pthread_getcpuclockid(t.ident))
+        except (OSError, AttributeError):  # pragma: no cover - platforms without per-thread clocks
+            return 0.0
+
     @property
     def ended(self) -> bool:
         """The source has stopped producing (closed, file finished) and nothing is queued."""
@@ -360,6 +370,7 @@ class SerialSource(_EventSource):
             if ser is not None:
                 _quiet_close(ser)
             self._serial = None
+            self._reader_cpu_final = time.thread_time()
             self._queue.finish()
 
     def _link_lost(self, ser, reason: str):

@@ -86,13 +86,10 @@ def match_leads(wanted: tuple[str, ...], available: tuple[str, ...]) -> list[int
         names = LEAD_ALIASES.get(w.upper(), (w,))
         idx = next((norm.index(n.upper()) for n in names if n.upper() in norm), None)
         if idx is None:
-            if len(wanted) == 1 and len(available) >= 1 and w.upper() in LEAD_ALIASES:
-                idx = 0  # single-lead models of the MLII family take the device's first channel
-            else:
-                raise DeviceMismatchError(
-                    f"the model needs lead {w!r} but the device sends {list(available)}; "
-                    "it cannot be classified without it"
-                )
+            raise DeviceMismatchError(
+                f"the model needs lead {w!r} but the device sends {list(available)}; "
+                "it cannot be classified without it"
+            )
         out.append(idx)
     return out
 

@@ -56,9 +56,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def class_weights(y: np.ndarray, n_classes: int, power: float) -> np.ndarray:
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    w = np.where(counts > 0, (counts.sum() / (n_classes * np.maximum(counts, 1))) ** power, 0.0)
+def class_weights_from_counts(counts: np.ndarray, power: float) -> np.ndarray:
+    """``(total / (K * count_k)) ** power``, normalised to mean 1 over present classes."""
+    counts = np.asarray(counts, dtype=np.float64)
+    w = np.where(counts > 0, (counts.sum() / (len(counts) * np.maximum(counts, 1))) ** power, 0.0)
     return w / w[counts > 0].mean()
 
 
@@ -130,18 +131,24 @@ def fit(
 
     n_classes = len(task.classes)
     train_ds = WindowDataset(task.train, task.input_spec, task.margin, train=True)
+    majority = None
+    counts = None
+    if not task.multi_label:
+        counts = np.bincount(task.train.y, minlength=n_classes).astype(np.float64)
+        if cfg.majority_fraction < 1.0:
+            majority = int(np.argmax(counts))
+            counts[majority] *= cfg.majority_fraction
     weight = None
-    if not task.multi_label and cfg.imbalance != "none":
-        w = class_weights(task.train.y, n_classes, cfg.imbalance_power)
-        if cfg.imbalance == "weighted_loss":
-            weight = torch.tensor(w, dtype=torch.float32)
+    if not task.multi_label and cfg.imbalance == "weighted_loss":
+        weight = torch.tensor(class_weights_from_counts(counts, cfg.imbalance_power), dtype=torch.float32)
     pos_weight = None
     if task.multi_label and cfg.imbalance == "weighted_loss":
         pos = task.train.y.sum(0).astype(np.float64)
         pos_weight = torch.tensor(np.clip((len(task.train.y) - pos) / np.maximum(pos, 1), 1, 50) ** cfg.imbalance_power, dtype=torch.float32)
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    n = len(train_ds)
+    n_all = len(train_ds)
+    n = n_all if majority is None else int(round(counts.sum()))
     per_rank = math.ceil(n / dist_info.world_size)
     steps_per_epoch = max(1, math.ceil(per_rank / cfg.batch_size))
     total_steps = steps_per_epoch * cfg.epochs
@@ -165,11 +172,16 @@ def fit(
         set_mode(model, True)
         # every rank draws the same permutation, then takes its own shard (DistributedSampler's rule)
         epoch_rng = np.random.default_rng([cfg.seed, epoch])
+        pool = np.arange(n_all)
+        if majority is not None:
+            maj = np.flatnonzero(task.train.y == majority)
+            keep = epoch_rng.choice(maj, size=int(round(cfg.majority_fraction * maj.size)), replace=False)
+            pool = np.concatenate([np.flatnonzero(task.train.y != majority), keep])
         if cfg.imbalance == "sampler" and not task.multi_label:
-            w = class_weights(task.train.y, n_classes, cfg.imbalance_power)[task.train.y]
-            order = epoch_rng.choice(n, size=n, replace=True, p=w / w.sum())
+            w = class_weights_from_counts(counts, cfg.imbalance_power)[task.train.y[pool]]
+            order = epoch_rng.choice(pool, size=pool.size, replace=True, p=w / w.sum())
         else:
-            order = epoch_rng.permutation(n)
+            order = epoch_rng.permutation(pool)
         order = np.resize(order, per_rank * dist_info.world_size)[dist_info.rank :: dist_info.world_size]
         crop_rng = np.random.default_rng([cfg.seed, epoch, dist_info.rank, 7])
         batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
@@ -189,7 +201,7 @@ def fit(
             loss.backward()
             opt.step()
             step += 1
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             seen += len(idx)
         probs = predict(model, task, task.val, set_mode=set_mode)
         report = classification_report(task.val.y, probs, task.classes, multi_label=task.multi_label)

@@ -1,0 +1,43 @@
+"""``edge-ecg ec57``: accuracy through the stream, scored the way AAMI EC57 does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from edge_ecg.runtime.stream_cli import add_model_arguments
+
+    add_model_arguments(p)
+    p.add_argument("--records", default="DS2", help="comma-separated MIT-BIH records, or DS1 / DS2 (default DS2)")
+    p.add_argument("--data", help="MIT-BIH folder (default: the shared data folder)")
+    p.add_argument("--speed", type=float, help="replay speed (default: as fast as the runtime reads)")
+    p.add_argument("--json", help="write per-record results to this JSON file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_ecg.bench.ec57 import ec57_record, format_ec57
+    from edge_ecg.data.mitdb import SPLITS
+    from edge_ecg.paths import shared_data_dir
+    from edge_ecg.runtime.stream_cli import classifier_from_args
+
+    clf = classifier_from_args(args)
+    records = SPLITS.get(args.records) or tuple(r for r in args.records.split(",") if r)
+    data = args.data or str(shared_data_dir() / "mitdb")
+    results = []
+    for name in records:
+        r = ec57_record(clf, name, data, speed=args.speed)
+        results.append(r)
+        s = r.stream.summary()
+        print(f"{name}: {r.device_s:.0f} s in {r.seconds:.1f} s, QRS Se {100 * s['qrs_se']:.2f} +P {100 * s['qrs_ppv']:.2f}, "
+              f"agreement {100 * r.agree / max(r.compared, 1):.2f} %", file=sys.stderr)
+    print(f"model {clf.path} ({clf.file.precision}, {clf.backend.describe()})")
+    print(format_ec57(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{"record": r.record, "stream": r.stream.summary(), "offline": r.offline.summary(),
+                        "agree": r.agree, "compared": r.compared, "samples_lost": r.samples_lost,
+                        "seconds": r.seconds, "device_s": r.device_s} for r in results], f, indent=2)
+    return 0

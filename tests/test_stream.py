@@ -1,0 +1,210 @@
+"""Streaming runtime: a real record over a real pty, gaps, lead-off, mismatches, Ctrl-C, JSONL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_ecg.bench.ec57 import score_record
+from edge_ecg.data.labels import aami_class
+from edge_ecg.data.records import read_record
+from edge_ecg.errors import ChecksumError, DeviceMismatchError, SignalError
+from edge_ecg.runtime.classifier import Classifier, default_model_path
+from edge_ecg.runtime.demo import DEMO_RECORD
+from edge_ecg.runtime.replay import replay_record
+from edge_ecg.runtime.sinks import JsonlSink
+from edge_ecg.runtime.stream import StreamClassifier
+from edge_ecg.sim.simulator import SimConfig, Simulator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return Classifier(default_model_path("onnxruntime"))
+
+
+@pytest.fixture(scope="module")
+def demo_record():
+    return read_record(DEMO_RECORD)
+
+
+def _reference(record):
+    cls = [aami_class(s, record=record.name) for s in record.annotations.symbol]
+    keep = np.array([c is not None for c in cls])
+    return np.asarray(record.annotations.sample)[keep], [c for c in cls if c is not None]
+
+
+def _stream(clf, record, **kw):
+    sc = StreamClassifier(clf, fs_hz=record.fs_hz, lead_names=record.lead_names,
+                          uv_per_count=record.uv_per_count(), baseline_counts=record.baseline, **kw)
+    return sc
+
+
+def test_pty_end_to_end_real_record(clf, demo_record):
+    session, sim = replay_record(demo_record, clf)
+    s = session.summary()
+    assert s["samples_in"] == demo_record.n_samples and s["samples_lost"] == 0
+    ref_s, ref_c = _reference(demo_record)
+    beats = [r for r in session.results if r.kind == "beat"]
+    c = score_record(ref_s, ref_c, [r.sample for r in beats], [r.label for r in beats], demo_record.fs_hz).summary()
+    assert c["qrs_se"] >= 0.99 and c["qrs_ppv"] >= 0.99
+    assert c["veb_se"] >= 0.9  # 118 ventricular beats in the excerpt
+    assert all(0.0 <= r.prob <= 1.0 for r in beats)
+    assert all(r.time_s == pytest.approx(r.sample / demo_record.fs_hz) for r in beats)
+
+
+def _push_all(sc, counts, chunk=36, skip=None, lead_off=None):
+    out = []
+    n = len(counts)
+    i = 0
+    while i < n:
+        j = min(n, i + chunk)
+        if skip and skip[0] <= i < skip[1]:
+            i = skip[1]
+            continue
+        lo = None if lead_off is None else lead_off[i:j]
+        out += sc.push(i, counts[i:j], lo)
+        i = j
+    out += sc.finish()
+    return out
+
+
+def test_gap_makes_overlapping_windows_unreadable_and_labels_resume(clf, demo_record):
+    fs = demo_record.fs_hz
+    counts = np.asarray(demo_record.d_signal[: int(60 * fs)])
+    gap = (int(20 * fs), int(21.5 * fs))
+    sc = _stream(clf, demo_record)
+    out = _push_all(sc, counts, skip=gap)
+    assert sc.stats["samples_lost"] == gap[1] - gap[0]
+    before, after = clf.manifest.input.beat.before_s * fs, clf.manifest.input.beat.after_s * fs
+    for r in out:
+        overlaps = r.sample - before < gap[1] and r.sample + after > gap[0]
+        if overlaps:
+            assert r.quality == "unreadable"
+    assert any(r.reason == "gap" or (r.reason or "").startswith("settling") for r in out if r.quality == "unreadable")
+    resumed = [r for r in out if r.quality == "ok" and r.sample > gap[1] + 3 * fs]
+    assert len(resumed) > 30
+
+
+def test_lead_off_is_unreadable(clf, demo_record):
+    fs = demo_record.fs_hz
+    counts = np.asarray(demo_record.d_signal[: int(40 * fs)])
+    lead_off = np.zeros(counts.shape, dtype=bool)
+    off = (int(15 * fs), int(20 * fs))
+    lead_off[off[0] : off[1], 0] = True
+    out = _push_all(_stream(clf, demo_record), counts, lead_off=lead_off)
+    hit = [r for r in out if off[0] <= r.sample < off[1]]
+    assert hit and all(r.quality == "unreadable" and r.reason == "lead off" for r in hit)
+    assert any(r.quality == "ok" for r in out if r.sample > off[1] + 2 * fs)
+    # lead-off on a channel the model does not use changes nothing
+    lead_off2 = np.zeros(counts.shape, dtype=bool)
+    lead_off2[:, 1] = True
+    out2 = _push_all(_stream(clf, demo_record), counts, lead_off=lead_off2)
+    assert not any(r.reason == "lead off" for r in out2)
+
+
+def test_flat_line_and_saturation_are_unreadable(clf, demo_record):
+    fs = demo_record.fs_hz
+    counts = np.array(demo_record.d_signal[: int(40 * fs)])
+    counts[int(15 * fs) : int(20 * fs)] = 1024  # electrode off, no lead-off detection: flat
+    counts[int(28 * fs) : int(29 * fs), 0] = 2**15 - 1  # rail
+    out = _push_all(_stream(clf, demo_record, rail_counts=2**15 - 1), counts)
+    reasons = {r.reason for r in out if r.quality == "unreadable"}
+    assert "saturation" in reasons
+    assert not any(r.quality == "ok" and int(15.3 * fs) < r.sample < int(19.7 * fs) for r in out)
+
+
+def test_device_mismatch_is_refused_at_start(clf, demo_record):
+    with pytest.raises(DeviceMismatchError, match="MLII"):
+        StreamClassifier(clf, fs_hz=360.0, lead_names=("V1", "V5"), uv_per_count=5.0)
+    with pytest.raises(DeviceMismatchError, match="sampling rate"):
+        StreamClassifier(clf, fs_hz=50.0, lead_names=("MLII",), uv_per_count=5.0)
+    sc = _stream(clf, demo_record)
+    with pytest.raises(SignalError, match="NaN"):
+        sc.push(0, np.full((10, 2), np.nan))
+
+
+def test_other_sampling_rates_are_resampled(clf, demo_record):
+    from edge_ecg.signal.resample import resample_stream
+
+    fs = demo_record.fs_hz
+    uv = demo_record.signal_uv()[: int(60 * fs)]
+    for fs_dev in (250.0, 500.0):
+        x = resample_stream(uv, fs, fs_dev)
+        counts = np.round(x / 5.0).astype(np.int32)
+        sc = StreamClassifier(clf, fs_hz=fs_dev, lead_names=demo_record.lead_names, uv_per_count=5.0)
+        out = _push_all(sc, counts, chunk=50)
+        ref_s, ref_c = _reference(demo_record)
+        m = ref_s < int(59 * fs)
+        beats = [r for r in out if r.kind == "beat"]
+        c = score_record(np.round(ref_s[m] * fs_dev / fs), [c for c, k in zip(ref_c, m) if k],
+                         [r.sample for r in beats], [r.label for r in beats], fs_dev, skip_s=3.0).summary()
+        assert c["qrs_se"] >= 0.97 and c["qrs_ppv"] >= 0.97, (fs_dev, c)
+
+
+def test_tampered_model_is_refused(tmp_path):
+    src = Path(default_model_path("onnxruntime"))
+    for f in src.parent.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    model = tmp_path / src.name
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    model.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match="altered"):
+        Classifier(model)
+
+
+def test_jsonl_appends_and_every_line_is_whole(tmp_path, clf, demo_record):
+    path = tmp_path / "out.jsonl"
+    fs = demo_record.fs_hz
+    counts = np.asarray(demo_record.d_signal[: int(20 * fs)])
+    for _ in range(2):
+        sink = JsonlSink(path)
+        for r in _push_all(_stream(clf, demo_record), counts):
+            sink.write(r)
+        sink.close()
+    lines = path.read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len(rows) % 2 == 0 and len(rows) >= 40
+    assert rows[: len(rows) // 2] == rows[len(rows) // 2 :]  # second run appended, did not truncate
+    assert {"sample", "time_s", "label", "prob", "quality", "latency_ms"} <= set(rows[0])
+
+
+def test_stream_cli_ctrl_c_prints_summary(tmp_path, demo_record):
+    sim = Simulator.from_record(demo_record, config=SimConfig(speed=4.0))
+    handle = sim.start()
+    port = handle.wait_ready()
+    out = tmp_path / "beats.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_ecg.cli", "stream", "--port", port, "--jsonl", str(out), "--quiet",
+         "--backend", "onnxruntime"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        done = threading.Event()
+        # wait until the stream has written a few labels, then interrupt it like Ctrl-C
+        for _ in range(600):
+            if out.exists() and len(out.read_text().splitlines()) >= 5:
+                break
+            done.wait(0.05)
+        os.kill(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        handle.stop()
+        handle.join(5.0)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    summary = json.loads(stderr.strip().splitlines()[-1])["summary"]
+    assert summary["results"] >= 5
+    assert "Traceback" not in stderr
+    assert len(out.read_text().splitlines()) == summary["results"]
