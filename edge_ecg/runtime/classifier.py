@@ -15,20 +15,23 @@ DEFAULT_MODEL_DIR = ASSETS_DIR / "models" / "beat"
 
 
 def default_model_path(backend: str = "auto") -> Path:
-    """The bundled int8 beat model: TFLite when an interpreter is installed, else ONNX."""
-    tflite = DEFAULT_MODEL_DIR / "model_int8.tflite"
-    onnx = DEFAULT_MODEL_DIR / "model_int8.onnx"
-    if backend == "onnxruntime":
-        return onnx
-    if backend == "tflite":
-        return tflite
-    from edge_ecg.runtime.backends import load_tflite_interpreter_class
+    """The bundled beat model: int8 TFLite when a TFLite interpreter is installed (and the
+    backend allows it), else int8 ONNX; the fp32 ONNX build only if no int8 file is bundled."""
+    names = {"tflite": ("model_int8.tflite",), "onnxruntime": ("model_int8.onnx", "model_fp32.onnx")}
+    if backend == "auto":
+        from edge_ecg.runtime.backends import load_tflite_interpreter_class
 
-    try:
-        load_tflite_interpreter_class()
-    except ImportError:
-        return onnx
-    return tflite if tflite.is_file() else onnx
+        try:
+            load_tflite_interpreter_class()
+            order = names["tflite"] + names["onnxruntime"]
+        except ImportError:
+            order = names["onnxruntime"]
+    else:
+        order = names.get(backend, ())
+    for name in order:
+        if (DEFAULT_MODEL_DIR / name).is_file():
+            return DEFAULT_MODEL_DIR / name
+    raise ManifestError(f"no bundled model for backend {backend!r} in {DEFAULT_MODEL_DIR} (looked for {list(order)})")
 
 
 class Classifier:

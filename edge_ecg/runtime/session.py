@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -19,6 +20,9 @@ from edge_ecg.runtime.sources import Disconnected, Overflow, Reconnected
 from edge_ecg.runtime.stream import GateConfig, StreamClassifier, StreamResult
 
 RAILS = {"int16": 2**15 - 1, "int24": 2**23 - 1}
+LATENCY_WINDOW = 10_000
+"""Latencies of the most recent labelled results kept for the percentiles (about 2 h of beats):
+a monitor runs for days, so nothing per beat may be kept without bound."""
 
 
 @dataclass
@@ -26,6 +30,7 @@ class SessionStats:
     samples_in: int = 0
     samples_lost: int = 0  # gaps the decoder reported + samples the source dropped on overflow
     samples_before_descriptor: int = 0  # data that arrived before the device described itself
+    samples_mismatched: int = 0  # of samples_lost: blocks whose channel count is not the descriptor's
     disconnects: int = 0
     reconnects: int = 0
     counter_resets: int = 0
@@ -48,7 +53,8 @@ class StreamSession:
         self.sc: StreamClassifier | None = None
         self.descriptor: Descriptor | None = None
         self.stats = SessionStats()
-        self.latencies_ms: list[float] = []
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._lost_outside = 0  # samples lost while no classifier ran, or counted by a replaced one
         self.device_time_s = 0.0
         self.cpu_s = 0.0  # CPU of the consuming thread(s) + the source's reader thread
         self._wall0 = time.perf_counter()
@@ -58,6 +64,8 @@ class StreamSession:
     # -- events -----------------------------------------------------------------------------
     def _configure(self, d: Descriptor) -> list[StreamResult]:
         out = self.sc.finish(reason="device re-described") if self.sc is not None else []
+        if self.sc is not None:
+            self._lost_outside += self.sc.stats["samples_lost"]
         self.descriptor = d
         self.sc = StreamClassifier(
             self.clf, fs_hz=d.fs_hz, lead_names=d.channel_names, uv_per_count=d.uv_per_count,
@@ -78,15 +86,25 @@ class StreamSession:
         elif isinstance(ev, DataBlock):
             if self.sc is None:
                 self.stats.samples_before_descriptor += ev.n_samples
+            elif ev.n_channels != self.descriptor.n_channels:
+                # not the layout the device described: which column is which lead, and at what
+                # scale, is unknown, so these samples are lost to the classifier (a gap)
+                self.stats.samples_mismatched += ev.n_samples
+                out = self.sc.gap(ev.first_sample, ev.n_samples)
             else:
+                if ev.first_sample < self.sc.dev_next:
+                    # the counter went back without a CounterReset (dropped on queue overflow)
+                    out = self.sc.restart(ev.first_sample)
                 self.stats.samples_in += ev.n_samples
-                out = self.sc.push(ev.first_sample, ev.counts, ev.lead_off)
+                out += self.sc.push(ev.first_sample, ev.counts, ev.lead_off)
                 self.device_time_s = ev.end_sample / self.sc.fs_dev
                 for s in self.sinks:
                     s.samples(ev.first_sample, ev.uv()[:, self.sc.lead_idx] if ev.uv_per_count is not None else ev.counts)
         elif isinstance(ev, Gap):
             if self.sc is not None:
                 out = self.sc.gap(ev.first_sample, ev.n_samples)
+            else:
+                self._lost_outside += ev.n_samples
         elif isinstance(ev, Overflow):
             pass  # the next data block's sample counter jumps: the stream counts the loss there
         elif isinstance(ev, CounterReset):
@@ -119,9 +137,15 @@ class StreamSession:
     def finish(self) -> list[StreamResult]:
         out = self.sc.finish() if self.sc is not None else []
         self._emit(out)
-        if self.sc is not None:
-            self.stats.samples_lost = self.sc.stats["samples_lost"]
+        self.stats.samples_lost = self.samples_lost
         return out
+
+    @property
+    def samples_lost(self) -> int:
+        """Every sample reported lost so far: decoder gaps (also those before the first descriptor
+        and those counted by the classifier of an earlier descriptor), overflow drops, and blocks
+        whose channel count did not match the descriptor."""
+        return self._lost_outside + (self.sc.stats["samples_lost"] if self.sc is not None else 0)
 
     # -- driving a source ---------------------------------------------------------------------
     def run(self, source, *, stop: threading.Event | None = None, until_sample: int | None = None,
@@ -177,7 +201,7 @@ class StreamSession:
         p50, p99 = self.latency_percentiles()
         wall = time.perf_counter() - self._wall0
         rate = self.stats.samples_in / wall if wall > 0 else 0.0
-        lost = self.sc.stats["samples_lost"] if self.sc is not None else 0
+        lost = self.samples_lost
         counts = " ".join(f"{k}:{v}" for k, v in sorted(self.stats.class_counts.items()))
         return (f"{rate:8.0f} samples/s  lost {lost}  latency p50 {p50:.2f} ms p99 {p99:.2f} ms  "
                 f"{counts}")
@@ -186,8 +210,9 @@ class StreamSession:
         p50, p99 = self.latency_percentiles()
         return {
             "samples_in": self.stats.samples_in,
-            "samples_lost": self.sc.stats["samples_lost"] if self.sc is not None else 0,
+            "samples_lost": self.samples_lost,
             "samples_before_descriptor": self.stats.samples_before_descriptor,
+            "samples_mismatched": self.stats.samples_mismatched,
             "device_time_s": round(self.device_time_s, 3),
             "results": self.stats.results,
             "unreadable": self.stats.unreadable,

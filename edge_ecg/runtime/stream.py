@@ -159,7 +159,9 @@ class StreamClassifier:
         self.resampler = None if self.fs_dev == self.fs else StreamingResampler(self.fs_dev, self.fs, self.n_leads)
         self.delay = 0 if self.resampler is None else int(round(self.resampler.delay_out_samples))
         self.seg_dev0 = device_sample
-        self.seg_m0 = int(round(device_sample * self.fs / self.fs_dev))  # model-clock index of segment start
+        # model-clock indices count from the segment start: device counters are uint64 on the
+        # wire, and absolute ones past 2**63 would overflow numpy's int64 index arithmetic
+        self.seg_m0 = 0
         self.m_end = self.seg_m0  # model-clock index one past the newest buffered sample
         self.buf = np.zeros((self.cap, self.n_leads))
         self.bad = np.zeros(self.cap, dtype=np.uint8)  # bit 1 lead-off, 2 saturation
@@ -216,7 +218,7 @@ class StreamClassifier:
             y = self.resampler.process(y)
             # flags follow the nearest device sample of each output sample
             m_idx = self.m_end + np.arange(y.shape[0])
-            src = np.clip(np.round((m_idx - self.seg_m0 - self.delay) * self.fs_dev / self.fs).astype(np.int64) + self.seg_dev0 - first_sample, 0, n - 1)
+            src = np.clip(np.round((m_idx - self.seg_m0 - self.delay) * self.fs_dev / self.fs).astype(np.int64) + (self.seg_dev0 - first_sample), 0, n - 1)
             flags = flags[src] if y.shape[0] else flags[:0]
         self._append(y, flags)
         if self.spec.kind == "beat":
@@ -240,7 +242,10 @@ class StreamClassifier:
         """``n_samples`` device samples from ``first_sample`` were lost: everything in flight
         that needs them becomes unreadable, and the chain restarts after the gap."""
         t_arr = time.perf_counter() if arrival is None else arrival
-        self.stats["samples_lost"] += int(n_samples)
+        lost = int(n_samples)
+        if self._started and first_sample > self.dev_next:
+            lost += first_sample - self.dev_next  # never seen either (dropped on queue overflow)
+        self.stats["samples_lost"] += lost
         out = self.finish(arrival=t_arr, reason="gap") if self._started else []
         self._start_segment(first_sample + n_samples)
         return out

@@ -63,12 +63,29 @@ def class_weights_from_counts(counts: np.ndarray, power: float) -> np.ndarray:
     return w / w[counts > 0].mean()
 
 
-def model_kwargs_for(task: TaskData) -> dict[str, Any]:
+def model_kwargs_for(model_name: str, task: TaskData) -> dict[str, Any]:
+    """Constructor arguments from the task; side inputs only for models that fuse them."""
+    import inspect
+
+    from edge_ecg.models.registry import model_factory
+
     x = task.train.x
     kw: dict[str, Any] = {"in_leads": int(x.shape[1]), "num_classes": len(task.classes), "input_len": int(task.input_spec.length)}
-    if task.input_spec.side_groups:
+    if task.input_spec.side_groups and "side_spec" in inspect.signature(model_factory(model_name)).parameters:
         kw["side_spec"] = list(task.input_spec.side_groups)
     return kw
+
+
+def without_side(task: TaskData) -> TaskData:
+    """The task for a model that takes no side input: the manifest must not promise one."""
+    import dataclasses
+
+    spec = dataclasses.replace(task.input_spec, side_groups=(), side_tensor=None, rr=None)
+
+    def strip(split: Split) -> Split:
+        return dataclasses.replace(split, side=np.zeros((len(split.y), 0), np.float32))
+
+    return dataclasses.replace(task, input_spec=spec, train=strip(task.train), val=strip(task.val))
 
 
 def default_set_mode(model: nn.Module, training: bool) -> None:
@@ -120,9 +137,11 @@ def fit(
     task = task or build_task(cfg)
     out_dir = Path(out_dir)
     model_name = cfg.model
-    kwargs = model_kwargs_for(task)
+    kwargs = model_kwargs_for(model_name, task)
     if model is None:
         model = create_model(model_name, **kwargs)
+    if not kwargs.get("side_spec") and task.input_spec.side_groups:
+        task = without_side(task)
     net: nn.Module = model
     if dist_info.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
