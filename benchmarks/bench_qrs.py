@@ -14,7 +14,8 @@ detector does not have — but no adaptive thresholds, search-back or T-wave rul
 Then, per record: whether the streaming detector fed chunks of random sizes (1 …
 ``--chunk-max`` samples, default 0.2 s at 360 Hz) reports exactly the peaks of the one-shot
 call, and the time each path takes. Throughput is in samples per second (median and the
-slowest record over the 48 thirty-minute records, after one warm-up record), for: one-shot
+slowest record over the 48 thirty-minute records, after a warm-up; CPU time of the process, so
+that other processes on the machine do not inflate it; median wall time beside it), for: one-shot
 ``detect_qrs``; streaming with fixed 1 s chunks; streaming with the random small chunks; the
 baseline.
 """
@@ -63,7 +64,7 @@ def read_lead0(path: Path) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
 def reference(samples: np.ndarray, symbols: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
     beats = samples[np.isin(symbols, sorted(BEAT_SYMBOLS))].astype(np.int64)
     vf, on = [], None
-    for s, y in zip(samples.tolist(), symbols.tolist()):
+    for s, y in zip(samples.tolist(), symbols.tolist(), strict=True):
         if y == "[":
             on = s
         elif y == "]" and on is not None:
@@ -86,14 +87,18 @@ def score(beats, det, vf, fs) -> tuple[int, int, int]:
 
 
 def naive_detector(x: np.ndarray, fs: float) -> np.ndarray:
-    """find_peaks on the (zero-phase) Pan-Tompkins integrated signal, one global threshold."""
+    """find_peaks on the (zero-phase) Pan-Tompkins integrated signal, one global threshold.
+
+    Like the detector, it thresholds the RMS slope (square root of the integrated signal); the
+    threshold, 0.3 x the record's 99th percentile, was the best of a few tried on the database.
+    """
     sos = sps.butter(2, [5.0, 15.0], btype="bandpass", fs=fs, output="sos")
     bp = sps.sosfiltfilt(sos, x)
     sq = np.gradient(bp) ** 2
     w = int(round(0.15 * fs))
-    mwi = np.convolve(sq, np.ones(w) / w, mode="same")
-    height = 0.3 * np.percentile(mwi, 99.5)
-    peaks, _ = sps.find_peaks(mwi, height=height, distance=int(round(0.25 * fs)))
+    rms = np.sqrt(np.convolve(sq, np.ones(w) / w, mode="same"))
+    height = 0.3 * np.percentile(rms, 99)
+    peaks, _ = sps.find_peaks(rms, height=height, distance=int(round(0.25 * fs)))
     # R peak: the largest band-passed excursion within the integration window
     half = w // 2 + 1
     r = [p - half + int(np.argmax(np.abs(bp[max(p - half, 0) : p + half]))) for p in peaks.tolist()]
@@ -102,10 +107,21 @@ def naive_detector(x: np.ndarray, fs: float) -> np.ndarray:
     return r
 
 
-def stream(x: np.ndarray, fs: float, sizes: np.ndarray | int) -> tuple[np.ndarray, float]:
+class Clock:
+    """Wall and CPU time of a block (CPU time stays honest when other processes compete)."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
+def stream(x: np.ndarray, fs: float, sizes: np.ndarray | int) -> np.ndarray:
     det = StreamingQRSDetector(fs)
     parts = []
-    t0 = time.perf_counter()
     if isinstance(sizes, int):
         for i in range(0, len(x), sizes):
             parts.append(det.process(x[i : i + sizes]))
@@ -117,7 +133,7 @@ def stream(x: np.ndarray, fs: float, sizes: np.ndarray | int) -> tuple[np.ndarra
             if i >= len(x):
                 break
     parts.append(det.flush())
-    return np.concatenate(parts), time.perf_counter() - t0
+    return np.concatenate(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,19 +177,22 @@ def main(argv: list[str] | None = None) -> int:
     for rec in records:
         x, fs, samples, symbols = read_lead0(mitdb / rec)
         beats, vf = reference(samples, symbols)
-        t0 = time.perf_counter()
-        det = detect_qrs(x, fs)
-        times["one-shot detect_qrs"].append(time.perf_counter() - t0)
-        _, t1 = stream(x, fs, int(round(fs)))
-        times["stream, 1 s chunks"].append(t1)
+        keys = list(times)
+        with Clock() as c:
+            det = detect_qrs(x, fs)
+        times[keys[0]].append(c)
+        with Clock() as c:
+            stream(x, fs, int(round(fs)))
+        times[keys[1]].append(c)
         sizes = rng.integers(1, args.chunk_max + 1, size=len(x))
-        got, t2 = stream(x, fs, sizes)
-        times[f"stream, 1..{args.chunk_max}-sample chunks"].append(t2)
+        with Clock() as c:
+            got = stream(x, fs, sizes)
+        times[keys[2]].append(c)
         equal = bool(np.array_equal(got, det))
         all_equal &= equal
-        t0 = time.perf_counter()
-        naive = naive_detector(x, fs)
-        times["naive find_peaks (baseline)"].append(time.perf_counter() - t0)
+        with Clock() as c:
+            naive = naive_detector(x, fs)
+        times[keys[3]].append(c)
         n_samples.append(len(x))
         s = score(beats, det, vf, fs)
         sn = score(beats, naive, vf, fs)
@@ -199,12 +218,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     n_med = statistics.median(n_samples)
-    print(f"{'path':<36} {'median s/record':>15} {'slowest':>8} {'samples/s (median)':>19} {'x real time':>11}")
-    for name, ts in times.items():
-        med = statistics.median(ts)
+    print(f"{'path':<36} {'CPU s/record':>12} {'slowest':>8} {'wall s':>7} {'samples/s (CPU)':>16} {'x real time':>11}")
+    for name, cs in times.items():
+        med = statistics.median(c.cpu for c in cs)
+        wall = statistics.median(c.wall for c in cs)
         rate = n_med / med
-        print(f"{name:<36} {med:>15.3f} {max(ts):>8.3f} {rate:>19,.0f} {rate / fs0:>11,.0f}")
-    print(f"({len(records)} records of {n_med / fs0 / 60:.0f} min at {fs0:.0f} Hz; 'slowest' is the worst record)")
+        print(f"{name:<36} {med:>12.3f} {max(c.cpu for c in cs):>8.3f} {wall:>7.3f} {rate:>16,.0f} {rate / fs0:>11,.0f}")
+    print(f"({len(records)} records of {n_med / fs0 / 60:.0f} min at {fs0:.0f} Hz; medians over records, "
+          f"'slowest' is the worst record's CPU time; 'wall s' the median wall-clock time)")
     gate = tp / (tp + fn) >= 0.995 and tp / (tp + fp) >= 0.995
     return 0 if (gate and all_equal) else 1
 

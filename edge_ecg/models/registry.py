@@ -163,10 +163,3 @@ def model_info(name_or_model: str | nn.Module, input_shape: tuple[int, int] | No
         side_dim=model.side_dim,
     )
 
-
-def model_factory(name: str) -> Callable[..., nn.Module]:
-    """The registered factory of ``name`` (its signature lists the keyword arguments it takes)."""
-    _load_all()
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
