@@ -19,43 +19,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_ecg.signal.qrs import match_pairs
+
 MATCH_WINDOW_S = 0.150
 SCORED = ("N", "S", "V", "F")
 
 
 def match_beats(ref_samples: np.ndarray, det_samples: np.ndarray, fs_hz: float, window_s: float = MATCH_WINDOW_S) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ``(ref_index, det_index)`` matched within ``window_s``; nearest pairs first."""
-    ref = np.asarray(ref_samples, dtype=np.int64)
-    det = np.asarray(det_samples, dtype=np.int64)
-    if ref.size == 0 or det.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    tol = window_s * fs_hz
-    order = np.argsort(det, kind="stable")
-    det_sorted = det[order]
-    # candidate pairs: each reference with its neighbours in the sorted detections
-    pos = np.searchsorted(det_sorted, ref)
-    cand_r, cand_d, cand_dist = [], [], []
-    for off in (-2, -1, 0, 1):
-        j = pos + off
-        ok = (j >= 0) & (j < det_sorted.size)
-        dist = np.abs(det_sorted[np.clip(j, 0, det_sorted.size - 1)] - ref).astype(np.float64)
-        ok &= dist <= tol
-        cand_r.append(np.flatnonzero(ok))
-        cand_d.append(order[j[ok]])
-        cand_dist.append(dist[ok])
-    r_idx = np.concatenate(cand_r)
-    d_idx = np.concatenate(cand_d)
-    dist = np.concatenate(cand_dist)
-    used_r = np.zeros(ref.size, bool)
-    used_d = np.zeros(det.size, bool)
-    pairs_r, pairs_d = [], []
-    for k in np.lexsort((r_idx, dist)):
-        r, d = r_idx[k], d_idx[k]
-        if not used_r[r] and not used_d[d]:
-            used_r[r] = used_d[d] = True
-            pairs_r.append(r)
-            pairs_d.append(d)
-    return np.asarray(pairs_r, np.int64), np.asarray(pairs_d, np.int64)
+    return match_pairs(ref_samples, det_samples, int(round(window_s * fs_hz)))
 
 
 @dataclass

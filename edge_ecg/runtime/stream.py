@@ -29,6 +29,7 @@ from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.preprocess import model_inputs
 from edge_ecg.signal.filters import CausalFilter
 from edge_ecg.signal.qrs import StreamingQRSDetector
+from edge_ecg.signal.quality import assess
 from edge_ecg.signal.resample import StreamingResampler
 from edge_ecg.signal.rr import RRConfig, RRTracker
 
@@ -322,6 +323,14 @@ class StreamClassifier:
         w = self._cut(start) if reason is None else None
         if w is not None and float(w.std(axis=2).min()) < self.gate.flat_uv:
             reason = "flat line"
+        if w is not None and reason is None and kind == "window":
+            # long windows carry enough signal for the full set of quality indices (noise,
+            # kurtosis, QRS-band power); a 0.7 s beat window does not, so beats skip this
+            for lead in range(w.shape[1]):
+                q = assess(w[0, lead], self.fs)
+                if not q.ok:
+                    reason = f"poor signal quality ({', '.join(q.reasons)}) on lead {self.spec.leads[lead]}"
+                    break
         if reason is not None:
             return self._unreadable(m, reason, t_arr, kind)
         x = model_inputs(w, self.spec)

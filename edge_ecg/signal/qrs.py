@@ -470,28 +470,38 @@ def detect_qrs(x_uv: np.ndarray, fs_hz: float, config: QRSConfig = QRSConfig()) 
     return np.concatenate([peaks, det.flush()])
 
 
-def match_beats(
-    reference: np.ndarray, detected: np.ndarray, tolerance: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """One-to-one matching of reference and detected beat samples within ``tolerance`` samples.
-
-    Returns ``(ref_matched, det_matched)`` boolean masks over the two sorted index arrays. Pairs
-    are taken nearest first, each beat at most once (the beat-by-beat rule of AAMI EC57 / WFDB
-    ``bxb``, whose match window is 150 ms: ``tolerance = round(0.15 * fs_hz)``).
-    """
+def match_pairs(reference: np.ndarray, detected: np.ndarray, tolerance: int) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one matching of reference and detected beat samples within ``tolerance`` samples:
+    index pairs ``(ref_index, det_index)``, taken nearest first, each beat at most once (the
+    beat-by-beat rule of AAMI EC57 / WFDB ``bxb``, whose match window is 150 ms:
+    ``tolerance = round(0.15 * fs_hz)``). Inputs need not be sorted."""
     ref = np.asarray(reference, dtype=np.int64)
-    det = np.asarray(detected, dtype=np.int64)
-    ref_ok = np.zeros(ref.size, dtype=bool)
-    det_ok = np.zeros(det.size, dtype=bool)
+    det_in = np.asarray(detected, dtype=np.int64)
+    order = np.argsort(det_in, kind="stable")
+    det = det_in[order]
     lo = np.searchsorted(det, ref - tolerance, side="left")
     hi = np.searchsorted(det, ref + tolerance, side="right")
     counts = hi - lo
     ri = np.repeat(np.arange(ref.size), counts)
     dj = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
     dist = np.abs(ref[ri] - det[dj])
+    ref_used = np.zeros(ref.size, dtype=bool)
+    det_used = np.zeros(det.size, dtype=bool)
+    pairs_r, pairs_d = [], []
     for p in np.argsort(dist, kind="stable").tolist():
         i, j = ri[p], dj[p]
-        if not ref_ok[i] and not det_ok[j]:
-            ref_ok[i] = True
-            det_ok[j] = True
+        if not ref_used[i] and not det_used[j]:
+            ref_used[i] = det_used[j] = True
+            pairs_r.append(i)
+            pairs_d.append(order[j])
+    return np.asarray(pairs_r, dtype=np.int64), np.asarray(pairs_d, dtype=np.int64)
+
+
+def match_beats(reference: np.ndarray, detected: np.ndarray, tolerance: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks ``(ref_matched, det_matched)`` of :func:`match_pairs`."""
+    pr, pd = match_pairs(reference, detected, tolerance)
+    ref_ok = np.zeros(np.size(reference), dtype=bool)
+    det_ok = np.zeros(np.size(detected), dtype=bool)
+    ref_ok[pr] = True
+    det_ok[pd] = True
     return ref_ok, det_ok
