@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from edge_ecg.sim.faults import BurstDrop, FaultPlan, Stall, Unplug  # noqa: E402
 from test_faults import FaultCase, check_run, run_case  # noqa: E402
+
+from edge_ecg.sim.faults import BurstDrop, FaultPlan, Stall, Unplug  # noqa: E402
 
 
 def matrix(duration_s: float, drift_speed: float) -> list[FaultCase]:
@@ -65,13 +66,34 @@ def main(argv: list[str] | None = None) -> int:
     record = read_record(shared_data_dir() / "mitdb" / args.record, annotator=None)
     clf = Classifier(default_model_path("onnxruntime"))
     duration_s = 60.0 * args.minutes
-    print(f"record {args.record}, first {args.minutes:g} min ({int(duration_s * record.fs_hz)} samples at "
-          f"{record.fs_hz:g} Hz), model {clf.path.name} ({clf.backend.describe()})")
-    print(f"byte loss / bit flips from {0.2 * duration_s:g} s to {0.6 * duration_s:g} s of device time\n")
-    head = ("fault", "sent", "lost (truth)", "lost (reported)", "labelled", "unreadable",
-            "labels on a gap", "resumed", "resume after", "reconnects", "wall", "check")
+    print(
+        f"record {args.record}, first {args.minutes:g} min ({int(duration_s * record.fs_hz)} samples at "
+        f"{record.fs_hz:g} Hz), model {clf.path.name} ({clf.backend.describe()})"
+    )
+    print(
+        f"byte loss / bit flips from {0.2 * duration_s:g} s to {0.6 * duration_s:g} s of device time\n"
+    )
+    head = (
+        "fault",
+        "sent",
+        "lost (truth)",
+        "lost (reported)",
+        "labelled",
+        "unreadable",
+        "labels on a gap",
+        "resumed",
+        "resume after",
+        "reconnects",
+        "wall",
+        "check",
+    )
     widths = (18, 8, 12, 15, 8, 10, 15, 7, 12, 10, 7, 6)
-    print("  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(head, widths))))
+    print(
+        "  ".join(
+            h.rjust(w) if i else h.ljust(w)
+            for i, (h, w) in enumerate(zip(head, widths, strict=True))
+        )
+    )
     failed = 0
     with tempfile.TemporaryDirectory(prefix="edge_ecg_faults_") as tmp:
         for k, case in enumerate(matrix(duration_s, args.drift_speed)):
@@ -85,15 +107,34 @@ def main(argv: list[str] | None = None) -> int:
                 failed += 1
             name, sent, lost_t, lost_r, lab, unr, over, res, rec = run.row()
             resume = f"{run.resume_after_s:.1f} s" if run.resumed else "-"
-            cells = (name, sent, lost_t, lost_r, lab, unr, over, res, resume, rec,
-                     f"{time.monotonic() - t0:.1f} s", verdict)
-            print("  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                            for i, (c, w) in enumerate(zip(cells, widths))), flush=True)
+            cells = (
+                name,
+                sent,
+                lost_t,
+                lost_r,
+                lab,
+                unr,
+                over,
+                res,
+                resume,
+                rec,
+                f"{time.monotonic() - t0:.1f} s",
+                verdict,
+            )
+            print(
+                "  ".join(
+                    str(c).rjust(w) if i else str(c).ljust(w)
+                    for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+                ),
+                flush=True,
+            )
             if why:
                 print(f"    {why}")
             if run.lost_invisible:
-                print(f"    ({run.lost_invisible} more samples destroyed before the first / after the "
-                      "last frame any receiver could see)")
+                print(
+                    f"    ({run.lost_invisible} more samples destroyed before the first / after the "
+                    "last frame any receiver could see)"
+                )
     print(f"\n{'PASS' if not failed else 'FAIL'}: {failed} of {k + 1} rows failed")
     return 1 if failed else 0
 

@@ -118,6 +118,7 @@ class TFLiteBackend(Backend):
         self.inputs = tuple(_tfl_info(d) for d in self._in)
         self.outputs = tuple(_tfl_info(d) for d in self._out)
         self._batch = None
+        self._dynamic_batch = all(int(d.get("shape_signature", d["shape"])[0]) == -1 for d in self._in)
         self.interp.allocate_tensors()
 
     def _resize(self, batch: int, feeds: dict[str, np.ndarray]) -> None:
@@ -134,6 +135,9 @@ class TFLiteBackend(Backend):
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         batch = next(iter(feeds.values())).shape[0]
+        if batch != 1 and not self._dynamic_batch:
+            # a graph exported with batch 1 cannot be re-planned by XNNPACK: run row by row
+            return np.concatenate([self.run({k: v[i : i + 1] for k, v in feeds.items()}) for i in range(batch)])
         self._resize(batch, feeds)
         for d in self._in:
             x = feeds[_match_name(d["name"], feeds)]

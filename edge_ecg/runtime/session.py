@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -17,7 +16,7 @@ from edge_ecg.protocol.events import CounterReset, DataBlock, Descriptor, Device
 from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.sinks import Sink
 from edge_ecg.runtime.sources import Disconnected, Overflow, Reconnected
-from edge_ecg.runtime.stream import GateConfig, StreamClassifier, StreamResult
+from edge_ecg.runtime.stream import GateConfig, LatencyWindow, StreamClassifier, StreamResult
 
 RAILS = {"int16": 2**15 - 1, "int24": 2**23 - 1}
 LATENCY_WINDOW = 10_000
@@ -53,7 +52,7 @@ class StreamSession:
         self.sc: StreamClassifier | None = None
         self.descriptor: Descriptor | None = None
         self.stats = SessionStats()
-        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.latencies_ms = LatencyWindow(LATENCY_WINDOW)
         self._lost_outside = 0  # samples lost while no classifier ran, or counted by a replaced one
         self.device_time_s = 0.0
         self.cpu_s = 0.0  # CPU of the consuming thread(s) + the source's reader thread
@@ -189,7 +188,7 @@ class StreamSession:
     def latency_percentiles(self) -> tuple[float, float]:
         if not self.latencies_ms:
             return float("nan"), float("nan")
-        p50, p99 = np.percentile(self.latencies_ms, [50, 99])
+        p50, p99 = np.percentile(np.asarray(self.latencies_ms), [50, 99])
         return float(p50), float(p99)
 
     def cpu_ms_per_device_s(self) -> float:

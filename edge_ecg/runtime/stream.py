@@ -37,6 +37,38 @@ UNREADABLE = "unreadable"
 LEAD_ALIASES = {"MLII": ("MLII", "II", "ML2", "ECG", "LEAD II"), "II": ("II", "MLII", "ML2")}
 
 
+class LatencyWindow:
+    """The latest ``maxlen`` latencies (ms) in a ring allocated up front: a monitor runs for
+    days, and its memory must not creep with every beat (not even by a bounded deque's floats).
+    ``append``, ``len``, iteration (oldest first) and ``np.asarray`` work as on a deque."""
+
+    def __init__(self, maxlen: int = 10_000):
+        self.maxlen = int(maxlen)
+        self._buf = np.zeros(self.maxlen)
+        self._n = 0
+
+    def append(self, value_ms: float) -> None:
+        self._buf[self._n % self.maxlen] = value_ms
+        self._n += 1
+
+    def __len__(self) -> int:
+        return min(self._n, self.maxlen)
+
+    def values(self) -> np.ndarray:
+        """The kept latencies in ms, oldest first (a copy)."""
+        if self._n <= self.maxlen:
+            return self._buf[: self._n].copy()
+        k = self._n % self.maxlen
+        return np.concatenate([self._buf[k:], self._buf[:k]])
+
+    def __iter__(self):
+        return iter(self.values().tolist())
+
+    def __array__(self, dtype=None, copy=None):
+        v = self.values()
+        return v if dtype is None else v.astype(dtype)
+
+
 @dataclass(frozen=True)
 class StreamResult:
     """One classified (or refused) beat or window."""
@@ -147,7 +179,7 @@ class StreamClassifier:
         self._before = int(round(spec.beat.before_s * self.fs)) if spec.kind == "beat" else 0
         self.stats = {"samples_in": 0, "samples_lost": 0, "results": 0, "unreadable": 0, "restarts": 0}
         self.class_counts = {c: 0 for c in (*self.classes, UNREADABLE)}
-        self.latencies_ms: deque[float] = deque(maxlen=10_000)
+        self.latencies_ms = LatencyWindow(10_000)
         self._started = False
         self.dev_next = 0  # next expected device sample (set by the first data block)
 
@@ -192,6 +224,16 @@ class StreamClassifier:
         counts = np.asarray(counts)
         if counts.ndim != 2:
             raise SignalError(f"counts must be (samples, channels), got shape {counts.shape}")
+        step = max(1, int(self.cap * self.fs_dev / self.fs) // 4)
+        if counts.shape[0] > step:
+            # a backlog (coalesced blocks, a low-rate device resampled up) in pieces of a quarter
+            # of the ring buffer, so no window is overwritten before its beat is classified
+            lo2 = lead_off is not None and np.ndim(lead_off) == 2
+            out = []
+            for a in range(0, counts.shape[0], step):
+                lo = lead_off[a : a + step] if lo2 else lead_off
+                out += self.push(first_sample + a, counts[a : a + step], lo, arrival=t_arr)
+            return out
         out: list[StreamResult] = []
         if not self._started:
             self._start_segment(first_sample)
