@@ -222,6 +222,14 @@ def fit(
             step += 1
             loss_sum += float(loss.detach()) * len(idx)
             seen += len(idx)
+        if dist_info.world_size > 1:
+            # DDP keeps gradients (so parameters) in step, but each rank's last forward updated
+            # its own BatchNorm running statistics: take rank 0's so every rank validates, picks
+            # its best epoch and ends with the same model
+            import torch.distributed as dist
+
+            for b in model.buffers():
+                dist.broadcast(b, 0)
         probs = predict(model, task, task.val, set_mode=set_mode)
         report = classification_report(task.val.y, probs, task.classes, multi_label=task.multi_label)
         score = report["macro_f1"]
