@@ -233,7 +233,9 @@ def main(argv=None) -> int:
             info = json.loads(res.stdout.strip().splitlines()[-1])
             lg = np.load(out / f"{key}_tflrt.npy")
             ref = lg_tfl_qat if key == "tflite_qat" else None
-            same = "" if ref is None else f"outputs identical to ai-edge-litert: {bool(np.array_equal(lg, ref))}; "
+            same = "" if ref is None else (
+                f"vs ai-edge-litert: identical {bool(np.array_equal(lg, ref))}, top-1 "
+                f"{100 * np.mean(lg.argmax(1) == ref.argmax(1)):.2f} %, max |Δlogit| {np.abs(lg - ref).max():.3g}; ")
             add(label, lg, files[key], (info["median_ms"], info["p99_ms"]), files[key.replace("qat", "fp32")],
                 same + f"XNNPACK delegate: {info['delegated']}")
 

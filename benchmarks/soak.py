@@ -190,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 sim.kill()
                 sim.wait()
+        faults = [json.loads(x) for x in flog.read_text().splitlines()] if flog.exists() else []
+        shutil.rmtree(tmp, ignore_errors=True)
     wall = time.monotonic() - t0
-    faults = [json.loads(line) for line in flog.read_text().splitlines()] if flog.exists() else []
-    shutil.rmtree(tmp, ignore_errors=True)
 
     # --- the table ------------------------------------------------------------------------
     s = session.summary()

@@ -37,10 +37,14 @@ class Ctx:
     data_dir: Path
 
     # -- a private copy of the bundled model -------------------------------------------------
-    def model(self) -> Path:
+    def model(self, backend: str = "onnxruntime") -> Path:
+        from edge_ecg.errors import ManifestError
         from edge_ecg.runtime.classifier import default_model_path
 
-        src = Path(default_model_path("onnxruntime"))
+        try:
+            src = Path(default_model_path(backend))
+        except ManifestError:
+            pytest.skip(f"no bundled {backend} model")
         d = self.tmp / "model"
         shutil.copytree(src.parent, d)
         return d / src.name
@@ -76,7 +80,8 @@ class Ctx:
 def _classifier(model):
     from edge_ecg.runtime.classifier import Classifier
 
-    return Classifier(model, backend="onnxruntime")
+    backend = "tflite" if model.suffix == ".tflite" else "onnxruntime"
+    return Classifier(model, backend=backend)
 
 
 def _stream(**device):
@@ -98,20 +103,33 @@ def truncated_model(c: Ctx):
     _classifier(m)
 
 
-def truncated_model_rehashed(c: Ctx):
-    m = c.model()
+def truncated_model_rehashed(c: Ctx, backend: str = "onnxruntime"):
+    m = c.model(backend)
     m.write_bytes(m.read_bytes()[: m.stat().st_size // 2])
     c.rehash(m)
     _classifier(m)
 
 
-def corrupted_model_rehashed(c: Ctx):
-    m = c.model()
+def corrupted_model_rehashed(c: Ctx, backend: str = "onnxruntime"):
+    m = c.model(backend)
     data = bytearray(m.read_bytes())
     data[::97] = bytes(b ^ 0x5A for b in data[::97])  # bytes flipped throughout, structure included
     m.write_bytes(bytes(data))
     c.rehash(m)
     _classifier(m)
+
+
+def _tflite(case):
+    def run(c: Ctx):
+        from edge_ecg.runtime.backends import load_tflite_interpreter_class
+
+        try:
+            load_tflite_interpreter_class()
+        except ImportError:
+            pytest.skip("no TFLite interpreter installed")
+        case(c, "tflite")
+
+    return run
 
 
 def model_without_manifest(c: Ctx):
@@ -253,6 +271,18 @@ CASES = [
         corrupted_model_rehashed,
         E.ModelError,
         r"onnxruntime cannot load .*model.*\.onnx",
+    ),
+    (
+        "truncated TFLite model, re-hashed",
+        _tflite(truncated_model_rehashed),
+        E.ModelError,
+        r"the TFLite interpreter cannot load .*\.tflite: The model is not a valid Flatbuffer",
+    ),
+    (
+        "corrupted TFLite model, re-hashed",
+        _tflite(corrupted_model_rehashed),
+        E.ModelError,
+        r"the TFLite interpreter cannot load .*\.tflite",
     ),
     (
         "model without its manifest",

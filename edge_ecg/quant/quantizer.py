@@ -32,6 +32,14 @@ from dataclasses import dataclass
 
 import torch
 from torch.fx import GraphModule, Node
+from torchao.quantization.pt2e import (
+    FusedMovingAvgObsFakeQuantize,
+    HistogramObserver,
+    MinMaxObserver,
+    MovingAverageMinMaxObserver,
+    MovingAveragePerChannelMinMaxObserver,
+    PerChannelMinMaxObserver,
+)
 from torchao.quantization.pt2e.quantizer import (
     DerivedQuantizationSpec,
     FixedQParamsQuantizationSpec,
@@ -87,59 +95,38 @@ class QuantScheme:
         }
 
 
-def _frozen_grid_fake_quantize():
-    from torchao.quantization.pt2e import FusedMovingAvgObsFakeQuantize
+class FrozenGridFakeQuantize(FusedMovingAvgObsFakeQuantize):
+    """torchao's fused fake-quantize that, once its observer is off, reports the scale and
+    zero-point its forward pass uses.
 
-    class FrozenGridFakeQuantize(FusedMovingAvgObsFakeQuantize):
-        """Once its observer is off, report the scale/zero-point the forward pass uses.
+    ``convert_pt2e`` asks ``calculate_qparams()``, which recomputes from the observer's running
+    min/max; for per-channel weights the fused kernel's ``scale`` buffer (what the network was
+    trained and evaluated with) differs from that by a few tenths of a percent, enough to flip
+    ~1 % of the top-1 decisions of a small model between the frozen fake-quant graph and the
+    exported files. Frozen, the buffers are the grid.
+    """
 
-        ``convert_pt2e`` asks ``calculate_qparams()``, which recomputes from the observer's
-        running min/max; for per-channel weights the fused kernel's ``scale`` buffer (what the
-        network was trained and evaluated with) differs from that by a few tenths of a percent,
-        enough to flip ~1 % of top-1 decisions of a small model between the frozen fake-quant
-        graph and the exported files. Frozen, the buffers are the grid.
-        """
-
-        def calculate_qparams(self):
-            if int(self.observer_enabled[0]) == 0:
-                scale = self.scale.detach().clone()
-                zero_point = self.zero_point.detach().clone()
-                if self.qscheme in (torch.per_channel_symmetric, torch.per_tensor_symmetric):
-                    # the fused kernel leaves a non-zero zero-point on all-zero (dead) channels;
-                    # symmetric means 0 (TFLite/XNNPACK reject anything else), so take the
-                    # observer's answer for those channels
-                    bad = zero_point != 0
-                    if bool(bad.any()):
-                        ref_scale, _ = super().calculate_qparams()
-                        scale[bad] = ref_scale.to(scale.dtype)[bad]
-                        zero_point[bad] = 0
-                return scale, zero_point
+    def calculate_qparams(self):
+        if int(self.observer_enabled[0]) != 0:
             return super().calculate_qparams()
-
-    return FrozenGridFakeQuantize
-
-
-_FROZEN_GRID = None
-
-
-def frozen_grid_fake_quantize():
-    global _FROZEN_GRID
-    if _FROZEN_GRID is None:
-        _FROZEN_GRID = _frozen_grid_fake_quantize()
-    return _FROZEN_GRID
+        scale = self.scale.detach().clone()
+        zero_point = self.zero_point.detach().clone()
+        if self.qscheme in (torch.per_channel_symmetric, torch.per_tensor_symmetric):
+            # the fused kernel leaves a non-zero zero-point on all-zero (dead) channels;
+            # symmetric means 0 (TFLite/XNNPACK reject anything else): take the observer's
+            # answer for those channels
+            bad = zero_point != 0
+            if bool(bad.any()):
+                ref_scale, _ = super().calculate_qparams()
+                scale[bad] = ref_scale.to(scale.dtype)[bad]
+                zero_point[bad] = 0
+        return scale, zero_point
 
 
 def _specs(scheme: QuantScheme):
-    from torchao.quantization.pt2e import (
-        HistogramObserver,
-        MinMaxObserver,
-        MovingAverageMinMaxObserver,
-        MovingAveragePerChannelMinMaxObserver,
-        PerChannelMinMaxObserver,
-    )
     eps = {"eps": 2.0**-12}
     if scheme.qat:
-        fq = frozen_grid_fake_quantize()
+        fq = FrozenGridFakeQuantize
         act_ctr = fq.with_args(observer=MovingAverageMinMaxObserver, averaging_constant=scheme.averaging_constant, **eps)
         weight_ctr = fq.with_args(observer=MovingAveragePerChannelMinMaxObserver, **eps)
     else:
