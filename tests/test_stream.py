@@ -209,3 +209,20 @@ def test_stream_cli_ctrl_c_prints_summary(tmp_path, demo_record):
     assert summary["results"] >= 5
     assert "Traceback" not in stderr
     assert len(out.read_text().splitlines()) == summary["results"]
+
+
+def test_twelve_lead_window_model_with_age_and_sex():
+    from edge_ecg.paths import ASSETS_DIR, shared_data_dir
+
+    clf12 = Classifier(ASSETS_DIR / "models" / "twelve_lead" / "model_fp32.onnx")
+    rec = read_record(shared_data_dir() / "cpsc2018" / "A0005")  # 25 s, 500 Hz, 12 leads
+    sc = StreamClassifier(clf12, fs_hz=rec.fs_hz, lead_names=rec.lead_names, uv_per_count=rec.uv_per_count(),
+                          baseline_counts=rec.baseline, age=rec.age, sex=rec.sex)
+    out = _push_all(sc, np.asarray(rec.d_signal), chunk=500)
+    windows = [r for r in out if r.kind == "window"]
+    hop_s = clf12.manifest.input.window.hop_s
+    assert len(windows) == 3 and all(r.quality == "ok" for r in windows)
+    assert [r.time_s for r in windows] == pytest.approx([2.0, 2.0 + hop_s, 2.0 + 2 * hop_s])
+    assert all(set(r.probs) == set(clf12.classes) for r in windows)
+    with pytest.raises(DeviceMismatchError, match="V6"):
+        StreamClassifier(clf12, fs_hz=500.0, lead_names=rec.lead_names[:11], uv_per_count=1.0)
