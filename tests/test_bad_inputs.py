@@ -387,7 +387,7 @@ CASES = [
         "train config: unknown key",
         train_config_unknown_key,
         E.ConfigError,
-        r"unknown config key\(s\) \['learning_rate'\]",
+        r"training config has unknown key\(s\) \['learning_rate'\]",
     ),
 ]
 

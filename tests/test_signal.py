@@ -68,7 +68,7 @@ def test_filter_spec_rejects_bad_values_naming_them():
         FilterSpec(order=0)
     with pytest.raises(ConfigError, match="fs_hz"):
         design_sos(FilterSpec(), 0.0)
-    with pytest.raises(ConfigError, match="unknown filter field"):
+    with pytest.raises(ConfigError, match=r"filter spec has unknown key"):
         FilterSpec.from_dict({"highpass_hz": 0.5, "lowpas_hz": 40.0})
     spec = FilterSpec(notch_hz=50.0)
     assert FilterSpec.from_dict(spec.to_dict()) == spec

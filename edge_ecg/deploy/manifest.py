@@ -21,6 +21,7 @@ from typing import Any
 
 from edge_ecg.errors import ChecksumError, ConfigError, ManifestError
 from edge_ecg.signal.filters import FilterSpec
+from edge_ecg.typed import known_fields_only
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "model.json"
@@ -152,14 +153,7 @@ class Manifest:
 
 
 def _only(d: Any, cls: type, where: str) -> dict[str, Any]:
-    """Reject unknown keys (a typo in a hand-edited manifest must not be silently ignored)."""
-    if not isinstance(d, dict):
-        raise ManifestError(f"{where} must be an object, got {type(d).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ManifestError(f"{where} has unknown key(s) {unknown}; expected a subset of {sorted(known)}")
-    return d
+    return known_fields_only(d, cls, where, ManifestError)
 
 
 def sha256_file(path: str | Path) -> str:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge_ecg.typed import known_fields_only
 from edge_ecg.errors import ConfigError
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "export" / "recipes"
@@ -134,20 +135,8 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, where: str = "recipe") -> Recipe:
-        if not isinstance(d, dict):
-            raise ConfigError(f"{where} must hold a JSON object, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"{where} has unknown key(s) {unknown}; expected a subset of {sorted(known)}")
-        d = dict(d)
-        th = d.pop("thresholds", {}) or {}
-        if not isinstance(th, dict):
-            raise ConfigError(f"{where}: thresholds must be an object")
-        tknown = {f.name for f in dataclasses.fields(Thresholds)}
-        tunknown = sorted(set(th) - tknown)
-        if tunknown:
-            raise ConfigError(f"{where}: thresholds has unknown key(s) {tunknown}; expected a subset of {sorted(tknown)}")
+        d = dict(known_fields_only(d, cls, where))
+        th = known_fields_only(d.pop("thresholds", {}) or {}, Thresholds, f"{where}: thresholds")
         try:
             return cls(thresholds=Thresholds(**th), **d)
         except TypeError as exc:

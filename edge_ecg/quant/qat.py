@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from edge_ecg.errors import CheckpointError, ConfigError
+from edge_ecg.train.checkpoint import json_default
 
 METHODS = ("qat", "ptq")
 STATE_NAME = "quant_state.safetensors"
@@ -361,7 +362,7 @@ def save_quantized(out_dir: str | Path, qm: QuantizedModel, *, write_pt2: bool =
     state = {k: v.detach().cpu().clone().contiguous() for k, v in qm.prepared.state_dict().items()}
     save_file(state, str(out / STATE_NAME), metadata={"producer": "edge-ecg", "content": "pt2e prepared state"})
     qconfig = {**qm.config, "state_sha256": _state_digest(state)}
-    (out / QUANT_CONFIG_NAME).write_text(json.dumps(qconfig, indent=2, sort_keys=True, default=_json_default) + "\n")
+    (out / QUANT_CONFIG_NAME).write_text(json.dumps(qconfig, indent=2, sort_keys=True, default=json_default) + "\n")
     if write_pt2:
         try:
             torch.export.save(export_program(qm.converted("torch"), qm.spec), str(out / PT2_NAME))
@@ -434,11 +435,3 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _json_default(obj):
-    if isinstance(obj, (np.integer, np.floating)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(f"cannot store {type(obj).__name__} in quant.json")

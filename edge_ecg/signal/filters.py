@@ -24,6 +24,7 @@ import numpy as np
 from scipy import signal as sps
 
 from edge_ecg.errors import ConfigError, SignalError
+from edge_ecg.typed import known_fields_only
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,7 @@ class FilterSpec:
     ``notch_q``      notch quality factor (centre frequency / -3 dB bandwidth)
     ``order``        Butterworth order of each edge (a band-pass has twice as many poles)
 
-    The same fields as ``edge_ecg.deploy.manifest.FilterConfig``; convert with
-    ``FilterSpec.from_dict(dataclasses.asdict(cfg))``. Limits that depend on the sampling rate
+    The manifest stores it as-is (``to_dict`` / ``from_dict``). Limits that depend on the sampling rate
     (every frequency below Nyquist) are checked by :meth:`check_fs`, which :func:`design_sos` calls.
     """
 
@@ -83,11 +83,7 @@ class FilterSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FilterSpec:
         """Build from a manifest dict; unknown keys are an error (a typo must not pass silently)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown filter field(s) {unknown}; expected a subset of {sorted(known)}")
-        return cls(**d)
+        return cls(**known_fields_only(d, cls, "filter spec"))
 
 
 def _check_fs(fs_hz: float, name: str = "fs_hz") -> None:

@@ -28,11 +28,11 @@ def save_checkpoint(directory: str | Path, model, config: dict[str, Any]) -> Pat
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(d / WEIGHTS_NAME), metadata={"format": "pt", "producer": "edge-ecg"})
-    (d / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True, default=_json_default) + "\n")
+    (d / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True, default=json_default) + "\n")
     return d
 
 
-def _json_default(obj):
+def json_default(obj):
     import numpy as np
 
     if isinstance(obj, (np.integer, np.floating)):

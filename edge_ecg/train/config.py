@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_ecg.errors import ConfigError
+from edge_ecg.typed import known_fields_only
 
 TASKS = ("mitdb_beats", "cinc_12lead")
 IMBALANCE = ("weighted_loss", "sampler", "none")
@@ -74,11 +75,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
-        d = dict(d)
+        d = dict(known_fields_only(d, cls, "training config"))
         if "train_records" in d:
             d["train_records"] = tuple(str(r) for r in d["train_records"])
         return cls(**d)
