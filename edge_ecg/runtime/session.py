@@ -165,13 +165,19 @@ class StreamSession:
                         break
                     continue
                 last_event = now
+                done = False
                 for e in coalesce([ev, *source.drain()]):
                     self.handle(e)
+                    # a replay ends at its last sample; what follows (the simulator closing the
+                    # pty) is not part of the record
+                    done = until_sample is not None and self.sc is not None and self.sc.dev_next >= until_sample
+                    if done:
+                        break
                 if status is not None and now - last_status >= status_every_s:
                     status.write("\r" + self.status_line() + "   ")
                     status.flush()
                     last_status = now
-                if until_sample is not None and self.sc is not None and self.sc.dev_next >= until_sample:
+                if done:
                     break
         except KeyboardInterrupt:
             pass
