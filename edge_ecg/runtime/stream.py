@@ -178,8 +178,6 @@ class StreamClassifier:
         self.rr_config = RRConfig(**spec.rr) if spec.rr else RRConfig()
         self._before = int(round(spec.beat.before_s * self.fs)) if spec.kind == "beat" else 0
         self.stats = {"samples_in": 0, "samples_lost": 0, "results": 0, "unreadable": 0, "restarts": 0}
-        self.class_counts = {c: 0 for c in (*self.classes, UNREADABLE)}
-        self.latencies_ms = LatencyWindow(10_000)
         self._started = False
         self.dev_next = 0  # next expected device sample (set by the first data block)
 
@@ -394,12 +392,9 @@ class StreamClassifier:
         return res
 
     def _count(self, res: StreamResult) -> None:
+        # per-class counts and latencies are the session's (it outlives a re-described device)
         self.stats["results"] += 1
-        self.class_counts[res.label] = self.class_counts.get(res.label, 0) + 1
-        if res.quality == UNREADABLE:
-            self.stats["unreadable"] += 1
-        else:
-            self.latencies_ms.append(res.latency_ms)
+        self.stats["unreadable"] += res.quality == UNREADABLE
 
     # -- fixed windows ----------------------------------------------------------------------
     def _windows(self, t_arr: float) -> list[StreamResult]:
