@@ -194,7 +194,11 @@ def main(argv=None) -> int:
             "median_ms": lat[0] if lat else None, "p99_ms": lat[1] if lat else None, "note": note,
         })
 
-    add("torch float", float_logits, note="reference")
+    x1 = torch.from_numpy(np.ascontiguousarray(x[:1]))
+    s1 = torch.from_numpy(np.ascontiguousarray(side[:1])) if side is not None else None
+    with torch.no_grad():
+        eager = latency((lambda: fwd(x1, s1)) if takes_side else (lambda: fwd(x1)), args.runs)
+    add("torch float", float_logits, lat=eager, note="reference; latency = torch eager fp32")
     add("torch QAT fake-quant", qat_fq_logits)
     lg, lat = run_onnx(files["onnx_fp32"])
     add("ONNX fp32", lg, files["onnx_fp32"], lat, files["onnx_fp32"], "baseline (onnxruntime)")

@@ -88,3 +88,18 @@ def test_ddp_two_processes_end_with_identical_weights(tmp_path):
     d1 = (tmp_path / "rank1.sha256").read_text()
     assert d0 == d1
     assert json.loads((tmp_path / "config.json").read_text())["world_size"] == 2
+
+
+def test_held_out_split_follows_the_models_side_input():
+    import dataclasses
+
+    from edge_ecg.deploy.manifest import BeatInput, InputSpec
+    from edge_ecg.train.evaluate import ds2_task
+
+    spec = InputSpec(kind="beat", fs_hz=360.0, leads=("MLII",), length=252, beat=BeatInput(0.25, 0.45),
+                     side_groups=("rr",), side_tensor="side")
+    with_rr = ds2_task(spec, records=("100",))
+    without = ds2_task(dataclasses.replace(spec, side_groups=(), side_tensor=None), records=("100",))
+    assert with_rr.val.side.shape == (len(with_rr.val.y), 7)
+    assert without.val.side.shape == (len(without.val.y), 0)
+    assert len(with_rr.val.y) == 2273  # record 100: 2239 N + 33 A (S) + 1 V

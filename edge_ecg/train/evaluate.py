@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from edge_ecg.deploy.manifest import InputSpec, Manifest
-from edge_ecg.models.side import RR_SPEC, encode_side
+from edge_ecg.models.side import SideSpec, encode_side
 from edge_ecg.train.metrics import classification_report, format_beat_table
 from edge_ecg.train.tasks import BEAT_CLASSES, Split, TaskData
 
@@ -39,7 +39,9 @@ def ds2_task(spec: InputSpec, data_dir: str | None = None, records=None) -> Task
     names = np.asarray(beats.classes)[beats.y]
     keep = np.isin(names, BEAT_CLASSES)
     y = np.array([BEAT_CLASSES.index(c) for c in names[keep]], dtype=np.int64)
-    split = Split(beats.x[keep].astype(np.float32), encode_side(rr=beats.rr[keep], spec=RR_SPEC), y,
+    side = (encode_side(rr=beats.rr[keep], spec=SideSpec(spec.side_groups)) if spec.side_groups
+            else np.zeros((int(keep.sum()), 0), np.float32))
+    split = Split(beats.x[keep].astype(np.float32), side, y,
                   {"record": np.asarray(beats.record)[keep], "sample": np.asarray(beats.sample)[keep]})
     empty = Split(split.x[:0], split.side[:0], y[:0])
     return TaskData("mitdb_beats_ds2", BEAT_CLASSES, False, spec, 0, empty, split, {"records": list(records or DS2)})
