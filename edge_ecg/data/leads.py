@@ -26,7 +26,7 @@ EIGHT_LEADS: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 DERIVED_LIMB_LEADS: tuple[str, ...] = ("III", "aVR", "aVL", "aVF")
 
 # lower-case alias -> lower-case canonical name
-_ALIASES = {"mlii": "ii", "mli": "i", "mliii": "iii"}
+_ALIASES = {"mlii": "ii", "ml2": "ii", "lead ii": "ii", "mli": "i", "mliii": "iii"}
 
 
 def canonical_lead(name: str) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_ecg.data.leads import canonical_lead
 from edge_ecg.deploy.manifest import InputSpec
 from edge_ecg.errors import DeviceMismatchError, SignalError
 from edge_ecg.models.side import SideSpec, encode_side
@@ -34,7 +35,9 @@ from edge_ecg.signal.resample import StreamingResampler
 from edge_ecg.signal.rr import RRConfig, RRTracker
 
 UNREADABLE = "unreadable"
-LEAD_ALIASES = {"MLII": ("MLII", "II", "ML2", "ECG", "LEAD II"), "II": ("II", "MLII", "ML2")}
+# a single-channel device that calls its channel just "ECG" (BITalino, hobby boards) is taken
+# as lead II: that is where such chest/arm electrodes are placed for a rhythm strip
+GENERIC_LEAD_II = "ecg"
 
 
 class LatencyWindow:
@@ -112,12 +115,15 @@ class GateConfig:
 
 
 def match_leads(wanted: tuple[str, ...], available: tuple[str, ...]) -> list[int]:
-    """Indices into ``available`` of the manifest's leads (case-insensitive, MLII ≈ II)."""
-    norm = [a.strip().upper() for a in available]
+    """Indices into ``available`` of the manifest's leads (names matched as
+    :func:`edge_ecg.data.leads.canonical_lead` does: case-insensitive, MLII ≈ II)."""
+    keys = [canonical_lead(a) for a in available]
     out = []
     for w in wanted:
-        names = LEAD_ALIASES.get(w.upper(), (w,))
-        idx = next((norm.index(n.upper()) for n in names if n.upper() in norm), None)
+        key = canonical_lead(w)
+        idx = keys.index(key) if key in keys else None
+        if idx is None and key == "ii" and GENERIC_LEAD_II in keys:
+            idx = keys.index(GENERIC_LEAD_II)
         if idx is None:
             raise DeviceMismatchError(
                 f"the model needs lead {w!r} but the device sends {list(available)}; "
