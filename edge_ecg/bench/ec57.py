@@ -121,16 +121,12 @@ def offline_labels(clf, record_name: str, data_dir) -> tuple[np.ndarray, list[st
     """The same model file, offline: windows cut at the *reference* R peaks with the runtime's
     filter, RR features from the reference beats, through the same backend. Returns
     (reference samples, labels)."""
-    from edge_ecg.data.mitdb import BeatWindowConfig, load_beats
-    from edge_ecg.models.side import SideSpec, encode_side
-    from edge_ecg.runtime.preprocess import causal_filter_fn, model_inputs
+    from edge_ecg.runtime.preprocess import load_beats_for, model_inputs
 
     spec = clf.manifest.input
-    beats = load_beats([record_name], data_dir, fs_hz_out=spec.fs_hz, lead=spec.leads[0],
-                       window=BeatWindowConfig(spec.beat.before_s, spec.beat.after_s),
-                       filter_fn=causal_filter_fn(spec.filter), streaming_rr=True)
+    beats, side = load_beats_for(spec, [record_name], data_dir)
     x = model_inputs(beats.x, spec)
-    side = encode_side(rr=beats.rr, spec=SideSpec(spec.side_groups)) if spec.side_groups else None
+    side = side if side.shape[1] else None
     probs = np.concatenate([clf.predict(x[i : i + 256], None if side is None else side[i : i + 256])
                             for i in range(0, len(x), 256)]) if len(x) else np.zeros((0, len(clf.classes)))
     return beats.sample, [clf.classes[k] for k in probs.argmax(1)]

@@ -7,12 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from edge_ecg.deploy.manifest import InputSpec, Manifest
-from edge_ecg.models.side import SideSpec, encode_side
 from edge_ecg.train.metrics import classification_report, format_beat_table
-from edge_ecg.train.tasks import BEAT_CLASSES, Split, TaskData
+from edge_ecg.train.tasks import BEAT_CLASSES, Split, TaskData, beat_split
 
 
 def input_spec_from_dict(d: dict[str, Any]) -> InputSpec:
@@ -23,27 +21,13 @@ def input_spec_from_dict(d: dict[str, Any]) -> InputSpec:
 
 def ds2_task(spec: InputSpec, data_dir: str | None = None, records=None) -> TaskData:
     """DS2 beats cut exactly as the training windows (same filter, window, RR rules), no margin."""
-    from edge_ecg.data.mitdb import DS2, BeatWindowConfig, load_beats
+    from edge_ecg.data.mitdb import DS2
     from edge_ecg.paths import shared_data_dir
-    from edge_ecg.runtime.preprocess import causal_filter_fn
+    from edge_ecg.runtime.preprocess import load_beats_for
 
-    beats = load_beats(
-        records or DS2,
-        data_dir or str(shared_data_dir() / "mitdb"),
-        fs_hz_out=spec.fs_hz,
-        lead="MLII",
-        window=BeatWindowConfig(before_s=spec.beat.before_s, after_s=spec.beat.after_s),
-        filter_fn=causal_filter_fn(spec.filter),
-        streaming_rr=True,
-    )
-    names = np.asarray(beats.classes)[beats.y]
-    keep = np.isin(names, BEAT_CLASSES)
-    y = np.array([BEAT_CLASSES.index(c) for c in names[keep]], dtype=np.int64)
-    side = (encode_side(rr=beats.rr[keep], spec=SideSpec(spec.side_groups)) if spec.side_groups
-            else np.zeros((int(keep.sum()), 0), np.float32))
-    split = Split(beats.x[keep].astype(np.float32), side, y,
-                  {"record": np.asarray(beats.record)[keep], "sample": np.asarray(beats.sample)[keep]})
-    empty = Split(split.x[:0], split.side[:0], y[:0])
+    beats, side = load_beats_for(spec, records or DS2, data_dir or str(shared_data_dir() / "mitdb"))
+    split = beat_split(beats, side)
+    empty = Split(split.x[:0], split.side[:0], split.y[:0])
     return TaskData("mitdb_beats_ds2", BEAT_CLASSES, False, spec, 0, empty, split, {"records": list(records or DS2)})
 
 

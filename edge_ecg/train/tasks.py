@@ -17,7 +17,7 @@ import numpy as np
 from edge_ecg.deploy.manifest import BeatInput, InputSpec, WindowInput
 from edge_ecg.signal.filters import FilterSpec
 from edge_ecg.errors import ConfigError
-from edge_ecg.models.side import RR_SPEC, encode_side
+from edge_ecg.models.side import RR_SPEC
 from edge_ecg.train.config import TrainConfig
 
 BEAT_CLASSES = ("N", "S", "V", "F")
@@ -58,50 +58,45 @@ def _stratified_val(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return mask
 
 
+def beat_split(beats, side: np.ndarray) -> Split:
+    """The N/S/V/F beats of a :class:`~edge_ecg.data.mitdb.BeatSet` as a split (Q dropped)."""
+    names = np.asarray(beats.classes)[beats.y]
+    keep = np.isin(names, BEAT_CLASSES)
+    y = np.array([BEAT_CLASSES.index(c) for c in names[keep]], dtype=np.int64)
+    meta = {"record": np.asarray(beats.record)[keep], "sample": np.asarray(beats.sample)[keep]}
+    return Split(beats.x[keep].astype(np.float32), side[keep], y, meta)
+
+
 def mitdb_beats(cfg: TrainConfig) -> TaskData:
     """AAMI N/S/V/F beats of MIT-BIH DS1 (Q beats, 8 in DS1, are left out: too few to learn)."""
-    from edge_ecg.data.mitdb import DS1, BeatWindowConfig, load_beats
+    from edge_ecg.data.mitdb import DS1, BeatWindowConfig
     from edge_ecg.paths import shared_data_dir
-    from edge_ecg.runtime.preprocess import causal_filter_fn
+    from edge_ecg.runtime.preprocess import load_beats_for
+    from edge_ecg.signal.rr import RRConfig
 
     records = cfg.train_records or DS1
     data_dir = cfg.data_dir or str(shared_data_dir() / "mitdb")
     margin = int(round(cfg.jitter_s * cfg.fs_hz))
-    spec_filter = filter_config(cfg)
-    beats = load_beats(
-        records,
-        data_dir,
-        fs_hz_out=cfg.fs_hz,
-        lead="MLII",
-        window=BeatWindowConfig(before_s=cfg.before_s + margin / cfg.fs_hz, after_s=cfg.after_s + margin / cfg.fs_hz),
-        filter_fn=causal_filter_fn(spec_filter),
-        streaming_rr=True,
-    )
-    keep = np.isin(np.asarray(beats.classes)[beats.y], BEAT_CLASSES)
-    y = np.array([BEAT_CLASSES.index(c) for c in np.asarray(beats.classes)[beats.y[keep]]], dtype=np.int64)
-    x = beats.x[keep].astype(np.float32)
-    rr = encode_side(rr=beats.rr[keep], spec=RR_SPEC)
-    meta = {"record": np.asarray(beats.record)[keep], "sample": np.asarray(beats.sample)[keep]}
-    if cfg.max_train:
-        rng = np.random.default_rng(cfg.seed)
-        sel = np.sort(rng.choice(len(y), size=min(cfg.max_train, len(y)), replace=False))
-        x, rr, y, meta = x[sel], rr[sel], y[sel], {k: v[sel] for k, v in meta.items()}
-    val = _stratified_val(y, cfg.val_fraction, cfg.seed)
-    length = x.shape[-1] - 2 * margin
-    from edge_ecg.signal.rr import RRConfig
-
     spec = InputSpec(
         kind="beat",
         fs_hz=cfg.fs_hz,
         leads=("MLII",),
-        length=length,
-        filter=spec_filter,
+        length=BeatWindowConfig(cfg.before_s, cfg.after_s).length(cfg.fs_hz),
+        filter=filter_config(cfg),
         norm=cfg.norm,
         beat=BeatInput(before_s=cfg.before_s, after_s=cfg.after_s),
         side_groups=RR_SPEC.groups,
         rr=RRConfig().__dict__,
         side_tensor="side",
     )
+    beats, side = load_beats_for(spec, records, data_dir, margin_s=margin / cfg.fs_hz)
+    split = beat_split(beats, side)
+    x, rr, y, meta = split.x, split.side, split.y, split.meta
+    if cfg.max_train:
+        rng = np.random.default_rng(cfg.seed)
+        sel = np.sort(rng.choice(len(y), size=min(cfg.max_train, len(y)), replace=False))
+        x, rr, y, meta = x[sel], rr[sel], y[sel], {k: v[sel] for k, v in meta.items()}
+    val = _stratified_val(y, cfg.val_fraction, cfg.seed)
     return TaskData(
         name="mitdb_beats",
         classes=BEAT_CLASSES,
@@ -115,7 +110,7 @@ def mitdb_beats(cfg: TrainConfig) -> TaskData:
             "train_records": list(records),
             "split": "de Chazal inter-patient: trained on DS1 only; validation = stratified "
             f"{cfg.val_fraction:.0%} of DS1 beats; DS2 never seen in training or tuning",
-            "lead": "first channel (MLII)",
+            "lead": "MLII (by name; first channel in every DS1 record but 114)",
         },
     )
 
