@@ -4,6 +4,7 @@ macro-F1; the best epoch is saved as a safetensors checkpoint with a JSON config
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -78,8 +79,6 @@ def model_kwargs_for(model_name: str, task: TaskData) -> dict[str, Any]:
 
 def without_side(task: TaskData) -> TaskData:
     """The task for a model that takes no side input: the manifest must not promise one."""
-    import dataclasses
-
     spec = dataclasses.replace(task.input_spec, side_groups=(), side_tensor=None, rr=None)
 
     def strip(split: Split) -> Split:
@@ -260,12 +259,12 @@ def fit(
         "task": task.name,
         "classes": list(task.classes),
         "multi_label": task.multi_label,
-        "input_spec": _spec_dict(task),
+        "input_spec": dataclasses.asdict(task.input_spec),
         "train_config": cfg.to_dict(),
         "provenance": task.provenance,
         "command": command,
         "best_epoch": best["epoch"],
-        "val": _slim(best["report"]),
+        "val": best["report"],
         "history": history,
         "world_size": dist_info.world_size,
         "weights_sha256": digest,
@@ -281,15 +280,3 @@ def fit(
         dist.destroy_process_group()
     result["model"] = model
     return result
-
-
-def _spec_dict(task: TaskData) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(task.input_spec)
-
-
-def _slim(report: dict | None) -> dict | None:
-    if report is None:
-        return None
-    return {k: v for k, v in report.items() if k != "confusion"} | {"confusion": report.get("confusion")}
