@@ -44,7 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 EXPECTED = {
     "efficientecg_b0", "efficientecg_b1", "efficientecg_b2", "efficientecg_b3",
     "efficientecg_lite0", "efficientecg_tiny", "efficientecg_beat", "efficientecg_beat_lite",
-    "efficientecg_beat_fusion", "efficientecg_b0_fusion", "imlenet", "reslstm_tse",
+    "efficientecg_beat_fusion", "efficientecg_beat_lite_fusion", "efficientecg_b0_fusion",
+    "imlenet", "reslstm_tse",
 }
 # ONNX round trips kept in the default suite; the rest carry the slow marker. The recurrent
 # models are exported on shorter windows: torch.export traces an LSTM step by step, so the
@@ -55,6 +56,7 @@ FAST_ONNX = {
     "efficientecg_beat": None,
     "efficientecg_beat_lite": None,
     "efficientecg_beat_fusion": None,
+    "efficientecg_beat_lite_fusion": None,
     "imlenet": 500,
     "reslstm_tse": 128,
 }
@@ -391,7 +393,8 @@ def test_conv2d_layout_and_bn_folding_preserve_outputs(name):
 
 
 @pytest.mark.parametrize("name", ["efficientecg_tiny", "efficientecg_beat",
-                                  "efficientecg_beat_lite", "efficientecg_beat_fusion"])
+                                  "efficientecg_beat_lite", "efficientecg_beat_fusion",
+                                  "efficientecg_beat_lite_fusion"])
 def test_rewrites_within_1e5_float32_on_beat_models(name):
     model = _build(name)
     x, side = _inputs(model, 4, seed=6)

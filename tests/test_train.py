@@ -103,3 +103,72 @@ def test_held_out_split_follows_the_models_side_input():
     assert with_rr.val.side.shape == (len(with_rr.val.y), 7)
     assert without.val.side.shape == (len(without.val.y), 0)
     assert len(with_rr.val.y) == 2273  # record 100: 2239 N + 33 A (S) + 1 V
+
+
+def test_record_wise_validation_holds_out_whole_records():
+    from edge_ecg.train.tasks import _record_val
+
+    rng = np.random.default_rng(0)
+    records = np.repeat([f"r{i}" for i in range(10)], 50)
+    y = rng.integers(0, 2, records.size)
+    y[records == "r3"] = 2  # class 2 lives in two records only
+    y[records == "r7"] = 2
+    val = _record_val(records, y, 0.2, seed=0)
+    assert set(records[val]).isdisjoint(records[~val])
+    assert len(set(records[val])) == 2
+    # a class found in two records keeps examples on both sides
+    assert val[y == 2].any() and (~val[y == 2]).any()
+    assert np.array_equal(val, _record_val(records, y, 0.2, seed=0))
+    with pytest.raises(ConfigError, match=">= 2 training records"):
+        _record_val(np.array(["a", "a"]), np.array([0, 1]), 0.2, seed=0)
+
+
+def test_noise_augmentation_hits_the_snr_range():
+    from edge_ecg.train.torch_data import NoiseAugment
+
+    rng = np.random.default_rng(1)
+    windows = rng.normal(0, 100.0, (64, 2, 252)).astype(np.float32)
+    traces = rng.normal(0, 30.0, (3, 5000)).astype(np.float32)
+    assert NoiseAugment(traces, 0.0, 6.0, 24.0)(windows, rng) is windows
+    out = NoiseAugment(traces, 1.0, 6.0, 24.0)(windows, rng)
+    noise = out - windows
+    snr_db = 10 * np.log10(np.mean(windows**2, -1) / np.mean(noise**2, -1))
+    assert snr_db.min() >= 6.0 - 1e-3 and snr_db.max() <= 24.0 + 1e-3
+    assert windows.std() == pytest.approx(100.0, rel=0.05)  # input left untouched
+
+
+def test_config_rejects_bad_augmentation_and_distillation_values():
+    with pytest.raises(ConfigError, match="noise_prob"):
+        TrainConfig(noise_prob=1.5)
+    with pytest.raises(ConfigError, match="noise_snr_min_db"):
+        TrainConfig(noise_snr_min_db=30.0, noise_snr_max_db=10.0)
+    with pytest.raises(ConfigError, match="distill_temperature"):
+        TrainConfig(distill_temperature=0.0)
+    with pytest.raises(ConfigError, match="val_split"):
+        TrainConfig(val_split="patients")
+
+
+class _ConstantTeacher(torch.nn.Module):
+    """Says class ``k`` for every input, whatever the labels say."""
+
+    def __init__(self, k: int, n_classes: int):
+        super().__init__()
+        self.logits = torch.full((n_classes,), -4.0)
+        self.logits[k] = 4.0
+
+    def forward(self, x, side=None):
+        return self.logits.expand(x.shape[0], -1)
+
+
+def test_distillation_follows_the_teacher_not_the_labels(tmp_path):
+    from edge_ecg.train.tasks import build_task
+    from edge_ecg.train.trainer import predict, without_side
+
+    cfg = TrainConfig(**{**TINY, "model": "efficientecg_tiny", "epochs": 2, "lr": 1e-2})
+    task = without_side(build_task(cfg))
+    teacher = _ConstantTeacher(2, len(task.classes))
+    share = {}
+    for w in (0.0, 1.0):
+        student = fit(cfg.replace(distill_weight=w), tmp_path / str(w), task=task, save=False, teacher=teacher)["model"]
+        share[w] = float(np.mean(predict(student, task, task.train).argmax(1) == 2))
+    assert share[1.0] > 0.9 and share[0.0] < 0.5, share

@@ -24,7 +24,7 @@ from torch import nn
 
 from edge_ecg.errors import ConfigError
 from edge_ecg.models.checks import check_side
-from edge_ecg.models.efficientecg import BEAT_CFG, EfficientECG, EfficientECGConfig
+from edge_ecg.models.efficientecg import BEAT_CFG, BEAT_LITE_CFG, EfficientECG, EfficientECGConfig
 from edge_ecg.models.registry import register_model
 from edge_ecg.models.side import AGE_SEX_SPEC, GROUP_FEATURES, RR_SPEC, SideSpec
 
@@ -174,6 +174,16 @@ def efficientecg_beat_fusion(in_leads: int = 1, num_classes: int = 5,
                              side_spec: SideSpec | tuple[str, ...] | None = None):
     """``efficientecg_beat`` + RR-interval token (side spec ``('rr',)``, 7 floats)."""
     return _fusion(BEAT_CFG, _spec(side_spec, RR_SPEC), 32, 2, in_leads=in_leads,
+                   num_classes=num_classes, input_len=input_len, drop_rate=drop_rate)
+
+
+@register_model
+def efficientecg_beat_lite_fusion(in_leads: int = 1, num_classes: int = 5,
+                                  input_len: int | None = None, drop_rate: float | None = None,
+                                  side_spec: SideSpec | tuple[str, ...] | None = None):
+    """``efficientecg_beat_lite`` (ReLU6, no squeeze-excitation: the int8-friendly form) + the
+    RR-interval token of ``efficientecg_beat_fusion``."""
+    return _fusion(BEAT_LITE_CFG, _spec(side_spec, RR_SPEC), 32, 2, in_leads=in_leads,
                    num_classes=num_classes, input_len=input_len, drop_rate=drop_rate)
 
 

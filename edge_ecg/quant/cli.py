@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration-windows", type=int, help="PTQ calibration windows (default 4096; 0: all)")
     p.add_argument("--layout", choices=("auto", "conv2d", "conv1d"), help="capture layout (default auto: conv2d when supported)")
     p.add_argument("--no-attention-quant", action="store_true", help="leave the fusion attention matmul/softmax in float")
+    p.add_argument("--distill-weight", type=float, help="weight of the float model's outputs in the QAT loss (0: labels only)")
+    p.add_argument("--distill-temperature", type=float, help="softmax temperature of the distillation term (default 2)")
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, help="torch threads (0: all cores)")
     p.add_argument("--quiet", action="store_true")
@@ -53,6 +55,7 @@ def config_from_args(args: argparse.Namespace):
         "weight_decay": args.weight_decay, "freeze_observers_epoch": args.freeze_observers_epoch,
         "freeze_bn_epoch": args.freeze_bn_epoch, "max_train": args.max_train, "calibration": args.calibration,
         "calibration_windows": args.calibration_windows, "layout": args.layout, "seed": args.seed,
+        "distill_weight": args.distill_weight, "distill_temperature": args.distill_temperature,
         "num_threads": args.threads,
     }
     base.update({k: v for k, v in flags.items() if v is not None})

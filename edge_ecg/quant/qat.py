@@ -26,6 +26,7 @@ What is saved (``out_dir``), never a pickle:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -63,6 +64,8 @@ class QuantConfig:
     ``quantize_attention``: quantize the fusion attention's matmul/softmax too.
     ``layout``: ``conv2d`` (unit-height 2-D convs, the clean TFLite form), ``conv1d``, or
     ``auto`` (conv2d when the model supports it).
+    ``distill_weight``, ``distill_temperature``: QAT learns the float model's softened outputs
+    with this weight next to the labels (0: labels only), so that int8 keeps the float decisions.
     """
 
     method: str = "qat"
@@ -79,6 +82,8 @@ class QuantConfig:
     averaging_constant: float = 0.01
     quantize_attention: bool = True
     layout: str = "auto"
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
     seed: int = 0
     num_threads: int = 0
     progress: bool = True
@@ -222,6 +227,8 @@ def train_config_for(ckpt_config: dict[str, Any], qcfg: QuantConfig):
         num_threads=qcfg.num_threads,
         progress=qcfg.progress,
         model=ckpt_config["model_name"],
+        distill_weight=qcfg.distill_weight,
+        distill_temperature=qcfg.distill_temperature,
     )
     if qcfg.max_train:
         base["max_train"] = qcfg.max_train
@@ -273,8 +280,10 @@ def quantize_checkpoint(
         from edge_ecg.train.trainer import fit
 
         switch = G.QATSwitch(*cfg.resolved_freeze_epochs())
+        # a copy: the captured graph may share parameter storage with the float model
+        teacher = _as_trainer_model(copy.deepcopy(float_model), spec) if cfg.distill_weight else None
         result = fit(tcfg, out, task=task, model=G.CallAdapter(prepared, bool(spec.side_dim)),
-                     set_mode=switch, save=False, command=command)
+                     set_mode=switch, save=False, command=command, teacher=teacher)
         history = result.get("history", [])
     else:
         calibrate(prepared, task, spec, windows=cfg.calibration_windows, seed=cfg.seed)

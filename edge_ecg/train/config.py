@@ -13,6 +13,7 @@ from edge_ecg.typed import known_fields_only
 
 TASKS = ("mitdb_beats", "cinc_12lead")
 IMBALANCE = ("weighted_loss", "sampler", "none")
+VAL_SPLITS = ("records", "beats")
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,27 @@ class TrainConfig:
     ``majority_fraction`` < 1 also under-samples the most frequent class: each epoch draws that
     fraction of it afresh (all other examples every epoch), which shortens epochs on MIT-BIH
     (90 % N) without discarding N beats for good; loss weights follow the per-epoch counts.
+
+    Validation (``val_split``): ``records`` holds out whole training records (about
+    ``val_fraction`` of them, chosen by ``seed``), so that early stopping sees a patient the model
+    has not trained on, as the held-out test split will; ``beats`` is a stratified sample of beats.
+
+    Noise augmentation: each training window gets, with probability ``noise_prob``, a segment of
+    real electrode-motion / muscle / baseline noise (the MIT-BIH Noise Stress Test noise records,
+    through the same causal filter) at a signal-to-noise ratio drawn uniformly from
+    [``noise_snr_min_db``, ``noise_snr_max_db``].
+
+    Distillation (``distill_weight`` > 0, used when the trainer is given a teacher model, as QAT
+    does with the float model): the loss is ``(1 - w) * CE + w * T^2 * KL(teacher_T || student_T)``
+    with temperature ``T = distill_temperature``.
     """
 
     task: str = "mitdb_beats"
     model: str = "efficientecg_beat_fusion"
     data_dir: str | None = None
     train_records: tuple[str, ...] = ()  # empty: the task's standard training split (DS1)
-    val_fraction: float = 0.1
+    val_fraction: float = 0.2
+    val_split: str = "records"
     fs_hz: float = 360.0
     before_s: float = 0.25
     after_s: float = 0.45
@@ -50,6 +65,11 @@ class TrainConfig:
     imbalance_power: float = 0.5
     majority_fraction: float = 1.0
     label_smoothing: float = 0.0
+    noise_prob: float = 0.0
+    noise_snr_min_db: float = 0.0
+    noise_snr_max_db: float = 24.0
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
     seed: int = 0
     num_threads: int = 0  # 0: all cores
     max_train: int = 0  # 0: no cap (tests use a cap)
@@ -70,6 +90,17 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if not 0.0 < self.majority_fraction <= 1.0:
             raise ConfigError(f"majority_fraction must be in (0, 1], got {self.majority_fraction!r}")
+        if self.val_split not in VAL_SPLITS:
+            raise ConfigError(f"val_split {self.val_split!r}: expected one of {VAL_SPLITS}")
+        for name in ("noise_prob", "distill_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        if not self.noise_snr_min_db <= self.noise_snr_max_db:
+            raise ConfigError(
+                f"noise_snr_min_db ({self.noise_snr_min_db!r}) must be <= noise_snr_max_db ({self.noise_snr_max_db!r})"
+            )
+        if not self.distill_temperature > 0:
+            raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature!r}")
         if self.jitter_s < 0:
             raise ConfigError(f"jitter_s must be >= 0 s, got {self.jitter_s!r}")
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
 from edge_ecg.deploy.manifest import InputSpec, Manifest
 from edge_ecg.train.metrics import classification_report, format_beat_table
 from edge_ecg.train.tasks import BEAT_CLASSES, Split, TaskData, beat_split

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from edge_ecg.deploy.manifest import BeatInput, InputSpec, WindowInput
-from edge_ecg.signal.filters import FilterSpec
 from edge_ecg.errors import ConfigError
 from edge_ecg.models.side import RR_SPEC
+from edge_ecg.signal.filters import FilterSpec
 from edge_ecg.train.config import TrainConfig
 
 BEAT_CLASSES = ("N", "S", "V", "F")
@@ -41,6 +41,7 @@ class TaskData:
     train: Split
     val: Split
     provenance: dict[str, Any]
+    noise: np.ndarray | None = None  # (traces, samples) filtered µV noise for augmentation
 
 
 def filter_config(cfg: TrainConfig) -> FilterSpec:
@@ -56,6 +57,54 @@ def _stratified_val(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
         k = max(1, int(round(fraction * idx.size))) if idx.size > 1 else 0
         mask[rng.choice(idx, size=k, replace=False)] = True
     return mask
+
+
+def _record_val(records: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask holding out whole records, about ``fraction`` of them, drawn with ``seed``.
+
+    Draws are repeated (deterministically) until every class found in two or more records has
+    some but at most half of its examples in validation, so that neither side loses a class; the
+    draw with the fewest violations is kept if none is clean.
+    """
+    names = np.unique(records)
+    if names.size < 2:
+        raise ConfigError(
+            f"record-wise validation needs >= 2 training records, got {names.tolist()}; "
+            "use val_split='beats'"
+        )
+    k = min(names.size - 1, max(1, int(round(fraction * names.size))))
+    shared = [c for c in np.unique(y) if np.unique(records[y == c]).size >= 2]
+    rng = np.random.default_rng(seed)
+    best, best_bad = None, None
+    for _ in range(1000):
+        mask = np.isin(records, rng.choice(names, size=k, replace=False))
+        shares = [np.mean(mask[y == c]) for c in shared]
+        bad = sum(s == 0 or s > 0.5 for s in shares)
+        if best_bad is None or bad < best_bad:
+            best, best_bad = mask, bad
+        if bad == 0:
+            break
+    return best
+
+
+def _noise_traces(spec: InputSpec) -> np.ndarray:
+    """The NSTDB noise records (baseline wander, electrode motion, muscle), every channel,
+    resampled to the model rate and passed through the model's causal filter; the filter's
+    settling time is cut off."""
+    from edge_ecg.data.records import read_record
+    from edge_ecg.paths import shared_data_dir
+    from edge_ecg.signal.filters import filter_causal
+    from edge_ecg.signal.resample import resample_stream
+
+    traces = []
+    for name in ("bw", "em", "ma"):
+        rec = read_record(shared_data_dir() / "nstdb_noise" / name, annotator=None)
+        x = rec.signal_uv()
+        if rec.fs_hz != spec.fs_hz:
+            x = resample_stream(x, rec.fs_hz, spec.fs_hz)
+        x = filter_causal(x, spec.filter, spec.fs_hz)
+        traces.extend(x[int(2 * spec.fs_hz):].T.astype(np.float32))
+    return np.stack(traces)
 
 
 def beat_split(beats, side: np.ndarray) -> Split:
@@ -96,7 +145,12 @@ def mitdb_beats(cfg: TrainConfig) -> TaskData:
         rng = np.random.default_rng(cfg.seed)
         sel = np.sort(rng.choice(len(y), size=min(cfg.max_train, len(y)), replace=False))
         x, rr, y, meta = x[sel], rr[sel], y[sel], {k: v[sel] for k, v in meta.items()}
-    val = _stratified_val(y, cfg.val_fraction, cfg.seed)
+    if cfg.val_split == "records":
+        val = _record_val(meta["record"], y, cfg.val_fraction, cfg.seed)
+        val_desc = f"records {sorted(set(meta['record'][val].tolist()))} (whole records held out)"
+    else:
+        val = _stratified_val(y, cfg.val_fraction, cfg.seed)
+        val_desc = f"stratified {cfg.val_fraction:.0%} of the beats"
     return TaskData(
         name="mitdb_beats",
         classes=BEAT_CLASSES,
@@ -108,10 +162,12 @@ def mitdb_beats(cfg: TrainConfig) -> TaskData:
         provenance={
             "dataset": "MIT-BIH Arrhythmia Database 1.0.0 (PhysioNet, ODC-By 1.0)",
             "train_records": list(records),
-            "split": "de Chazal inter-patient: trained on DS1 only; validation = stratified "
-            f"{cfg.val_fraction:.0%} of DS1 beats; DS2 never seen in training or tuning",
+            "split": f"de Chazal inter-patient: trained on DS1 only; validation = DS1 {val_desc}; "
+            "DS2 never seen in training or tuning",
             "lead": "MLII (by name; first channel in every DS1 record but 114)",
+            **({"augmentation": "NSTDB bw/em/ma noise records 1.0.0 (PhysioNet, ODC-By 1.0)"} if cfg.noise_prob else {}),
         },
+        noise=_noise_traces(spec) if cfg.noise_prob else None,
     )
 
 

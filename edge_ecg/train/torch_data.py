@@ -1,7 +1,10 @@
 """Thin torch ``Dataset`` over a task split: crops (random in training, centre otherwise),
-normalises and encodes side features with the same function the runtime uses."""
+optionally adds real recorded noise (training only), normalises and encodes side features with
+the same function the runtime uses."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -12,11 +15,39 @@ from edge_ecg.runtime.preprocess import model_inputs
 from edge_ecg.train.tasks import Split
 
 
+@dataclass(frozen=True)
+class NoiseAugment:
+    """Add a random segment of ``traces`` (filtered µV) to a window with probability ``prob``,
+    scaled to an SNR (window power over noise power) uniform in [``snr_min_db``, ``snr_max_db``]."""
+
+    traces: np.ndarray  # (k, samples)
+    prob: float
+    snr_min_db: float
+    snr_max_db: float
+
+    def __call__(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n, c, length = windows.shape
+        rows = np.flatnonzero(rng.random(n) < self.prob)
+        if rows.size == 0:
+            return windows
+        out = windows.copy()
+        k, span = self.traces.shape
+        trace = rng.integers(0, k, size=(rows.size, c))
+        start = rng.integers(0, span - length, size=(rows.size, c))
+        seg = self.traces[trace[..., None], start[..., None] + np.arange(length)]
+        snr_db = rng.uniform(self.snr_min_db, self.snr_max_db, size=(rows.size, 1, 1))
+        p_sig = np.mean(out[rows] ** 2, axis=-1, keepdims=True)
+        p_noise = np.maximum(np.mean(seg**2, axis=-1, keepdims=True), 1e-12)
+        out[rows] += seg * np.sqrt(p_sig / (p_noise * 10 ** (snr_db / 10)))
+        return out
+
+
 class WindowDataset(Dataset):
     """Indexable by an int or an index array (a whole batch is cut with one fancy-index)."""
 
-    def __init__(self, split: Split, spec: InputSpec, margin: int, *, train: bool):
+    def __init__(self, split: Split, spec: InputSpec, margin: int, *, train: bool, noise: NoiseAugment | None = None):
         self.split, self.spec, self.margin, self.train = split, spec, margin, train
+        self.noise = noise if train else None
         self.length = split.x.shape[-1] - 2 * margin
 
     def __len__(self) -> int:
@@ -30,6 +61,8 @@ class WindowDataset(Dataset):
             offsets = np.full(idx.size, self.margin)
         cols = offsets[:, None] + np.arange(self.length)[None, :]
         windows = self.split.x[idx[:, None, None], np.arange(self.split.x.shape[1])[None, :, None], cols[:, None, :]]
+        if self.noise is not None and rng is not None:
+            windows = self.noise(windows, rng)
         x = model_inputs(windows, self.spec)
         side = self.split.side[idx] if self.split.side.shape[1] else None
         y = torch.from_numpy(np.asarray(self.split.y[idx]))

@@ -24,7 +24,7 @@ from edge_ecg.train.checkpoint import save_checkpoint
 from edge_ecg.train.config import TrainConfig
 from edge_ecg.train.metrics import classification_report, format_beat_table
 from edge_ecg.train.tasks import Split, TaskData, build_task
-from edge_ecg.train.torch_data import WindowDataset
+from edge_ecg.train.torch_data import NoiseAugment, WindowDataset
 
 
 @dataclass(frozen=True)
@@ -121,11 +121,14 @@ def fit(
     model: nn.Module | None = None,
     set_mode=default_set_mode,
     save: bool = True,
+    teacher: nn.Module | None = None,
 ) -> dict[str, Any]:
     """Train, validate each epoch, keep the best epoch; returns the final report (rank 0 saves).
 
     ``model``/``set_mode`` let quantization-aware training reuse this loop on a prepared graph
     (whose train/eval switch is not ``nn.Module.train``); ``save=False`` skips the checkpoint.
+    ``teacher`` (a frozen model called like ``model``) adds the distillation term of
+    ``cfg.distill_weight``; QAT passes the float model so the int8 model learns its outputs.
     """
     dist_info = init_distributed()
     if cfg.num_threads:
@@ -148,7 +151,13 @@ def fit(
         net = DistributedDataParallel(model)
 
     n_classes = len(task.classes)
-    train_ds = WindowDataset(task.train, task.input_spec, task.margin, train=True)
+    noise = None
+    if cfg.noise_prob and task.noise is not None:
+        noise = NoiseAugment(task.noise, cfg.noise_prob, cfg.noise_snr_min_db, cfg.noise_snr_max_db)
+    train_ds = WindowDataset(task.train, task.input_spec, task.margin, train=True, noise=noise)
+    distill = teacher is not None and cfg.distill_weight > 0 and not task.multi_label
+    if distill:
+        teacher.eval()
     majority = None
     counts = None
     if not task.multi_label:
@@ -215,6 +224,12 @@ def fit(
                 loss = F.binary_cross_entropy_with_logits(logits, y.float(), pos_weight=pos_weight)
             else:
                 loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
+            if distill:
+                t = cfg.distill_temperature
+                with torch.no_grad():
+                    target = torch.log_softmax((teacher(x, side) if side is not None else teacher(x)) / t, dim=1)
+                kd = F.kl_div(torch.log_softmax(logits / t, dim=1), target, log_target=True, reduction="batchmean")
+                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * t * t * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
