@@ -34,7 +34,7 @@ import pytest
 
 from edge_ecg.sim.faults import BurstDrop, FaultPlan, Stall, Unplug
 from edge_ecg.sim.simulator import SimConfig, Simulator
-from edge_ecg.sim.truth import clip, expected_account, faulted_ranges, merge_ranges, subtract
+from edge_ecg.sim.truth import expected_account, faulted_ranges, merge_ranges, subtract
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -215,14 +215,12 @@ def run_case(
     elapsed = time.monotonic() - t0
 
     fs = sim.fs_hz
-    want, _ = expected_account(sim)
+    want, invisible = expected_account(sim)
     bad = merge_ranges(
         (f.first_sample, f.first_sample + f.n_samples)
         for f in sim.frame_log
         if f.frame_type == "data" and f.fate in ("faulted", "dropped")
     )
-    a, b = want.window
-    invisible = clip(bad, (0, a)) + clip(bad, (b, sim.n_samples)) if a < b else bad
     # the fault log says the same as the frame log: faulted data ranges, less frames that a
     # neighbouring byte stood in for (recovered: on the wire intact)
     recovered = [

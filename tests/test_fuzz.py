@@ -48,7 +48,7 @@ from edge_ecg.protocol import (
 from edge_ecg.runtime.sources import Overflow
 from edge_ecg.sim.faults import FaultPlan
 from edge_ecg.sim.simulator import SimConfig, Simulator
-from edge_ecg.sim.truth import clip, expected_account, merge_ranges, receiver_account
+from edge_ecg.sim.truth import expected_account, merge_ranges, receiver_account
 
 FUZZ = settings(
     deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
@@ -230,20 +230,13 @@ def check_against_simulator(
     )
     if _crc_escape(events, sim, counts):
         return frames + Counter(crc_escapes=1)
-    want, _ = expected_account(sim)
+    want, invisible = expected_account(sim)
     got = receiver_account(events)
     assert (got.received, got.lost) == (want.received, want.lost)
     if got.n_received + got.n_lost:  # a receiver that saw no sample knows no window
         assert got.window == want.window
     # faulted frames before the first / after the last intact counter are invisible to any
     # receiver; with them, every sample sent is accounted for
-    bad = [
-        (f.first_sample, f.first_sample + f.n_samples)
-        for f in sim.frame_log
-        if f.frame_type == "data" and f.fate in ("faulted", "dropped")
-    ]
-    a, b = want.window
-    invisible = clip(bad, (0, a)) + clip(bad, (b, n)) if a < b else merge_ranges(bad)
     assert got.n_received + got.n_lost + sum(hi - lo for lo, hi in invisible) == n
     for b in (e for e in events if isinstance(e, DataBlock)):
         assert np.array_equal(b.counts, counts[b.first_sample : b.end_sample])
@@ -591,3 +584,25 @@ def test_a_backlog_from_a_low_rate_device_is_classified_not_refused():
     ops = [("descriptor", 250.0, 0, 5.0, 1024, "int16"), ("ecg", 6000, 0, 50)] * 3
     got = check_session(ops, 0, False)
     assert got["labelled"] >= 20 and not got["refused"]
+
+
+def test_expected_account_clips_faulted_ranges_that_straddle_the_window():
+    """Faulted ranges outside the receiver's window are invisible, and a merged faulted range
+    that crosses the window's edge counts only with its outside part."""
+    from types import SimpleNamespace as NS
+
+    def frame(first, n, fate):
+        return NS(frame_type="data", first_sample=first, n_samples=n, fate=fate)
+
+    # frames: [0,10) faulted, [10,20) intact, [20,30) faulted, [30,40) intact, [40,50) faulted
+    log = [frame(0, 10, "faulted"), frame(10, 10, "sent"), frame(20, 10, "dropped"),
+           frame(30, 10, "sent"), frame(40, 10, "faulted")]
+    want, invisible = expected_account(NS(frame_log=log, samples_produced=50))
+    assert want.window == (10, 40) and want.lost == [(20, 30)]
+    assert invisible == [(0, 10), (40, 50)]
+    # a heartbeat announcing sample 15 opens the window inside the merged faulted range [0, 20)
+    log = [frame(0, 10, "faulted"), NS(frame_type="heartbeat", first_sample=15, n_samples=0, fate="sent"),
+           frame(10, 10, "faulted"), frame(20, 10, "sent")]
+    want, invisible = expected_account(NS(frame_log=log, samples_produced=30))
+    assert want.window == (15, 30) and want.lost == [(15, 20)]
+    assert invisible == [(0, 15)]

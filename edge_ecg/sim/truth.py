@@ -114,7 +114,11 @@ def expected_account(sim) -> tuple[Account, list[Range]]:
             marks.append(f.first_sample)
     window = (min(marks), max(marks)) if marks else (0, 0)
     lost = subtract(window, got)
-    invisible = [r for r in merge_ranges(bad) if r[1] <= window[0] or r[0] >= window[1]]
+    # clipped, not filtered: adjacent faulted frames merge into one range that can straddle the
+    # window's edge, and only its outside part is invisible
+    bad = merge_ranges(bad)
+    lo, hi = (bad[0][0], bad[-1][1]) if bad else (0, 0)
+    invisible = clip(bad, (lo, window[0])) + clip(bad, (window[1], hi))
     return Account(merge_ranges(got), lost, window), invisible
 
 
