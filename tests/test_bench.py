@@ -466,3 +466,31 @@ def test_bench_modules_run_without_torch_tensorflow_onnx_or_wfdb(beat_dir):
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+@pytest.mark.parametrize("name", ["model_int8.onnx", "model_int8.tflite"])
+def test_size_breakdown_sums_to_the_file_and_finds_the_int8_parts(name):
+    pytest.importorskip("onnx" if name.endswith(".onnx") else "ai_edge_litert")
+    from edge_ecg.bench.sizes import CATEGORIES, size_breakdown
+    from edge_ecg.deploy.manifest import load_manifest
+    from edge_ecg.paths import ASSETS_DIR
+
+    path = ASSETS_DIR / "models" / "beat" / name
+    parts = size_breakdown(path)
+    assert tuple(parts) == CATEGORIES and all(v >= 0 for v in parts.values())
+    assert sum(parts.values()) == path.stat().st_size
+    assert max(parts, key=parts.get) == "weights"  # one byte per weight is still the largest part
+    assert parts["quant_params"] > 0 and parts["biases"] > 0
+    # the embedded manifest is counted as metadata, not as graph
+    assert parts["metadata"] >= len(load_manifest(path).to_json(with_files=False)) // 2
+
+
+def test_size_breakdown_refuses_other_files(tmp_path):
+    from edge_ecg.bench.sizes import size_breakdown
+    from edge_ecg.errors import ModelError
+
+    with pytest.raises(ModelError, match="does not exist"):
+        size_breakdown(tmp_path / "nope.onnx")
+    (tmp_path / "m.pt").write_bytes(b"x")
+    with pytest.raises(ModelError, match=r"\.onnx or \.tflite"):
+        size_breakdown(tmp_path / "m.pt")
