@@ -254,7 +254,7 @@ def test_quantized_dir_pairs_only_with_its_checkpoint(tiny, tmp_path):
 
 
 def test_ptq_calibration_on_the_same_quantizer(tiny, tmp_path):
-    qm = quantize_checkpoint(tiny.ckpt, tmp_path / "ptq", QuantConfig(method="ptq", calibration="minmax",
+    qm = quantize_checkpoint(tiny.ckpt, tmp_path / "ptq", QuantConfig(method="ptq", calibration="histogram",
                                                                       calibration_windows=512, progress=False),
                              task=tiny.task, write_pt2=False)
     x, _ = val_windows(tiny.task, 256)
@@ -265,6 +265,11 @@ def test_ptq_calibration_on_the_same_quantizer(tiny, tmp_path):
         ref = model(x)
     assert qm.method == "ptq"
     assert (qm.fake_quant(x).argmax(1) == ref.argmax(1)).float().mean() >= 0.95
+    # reloaded, its simulation is the int8 reference graph, and evaluating it moves no range
+    loaded = load_quantized(tmp_path / "ptq")
+    first = loaded.fake_quant(x)
+    torch.testing.assert_close(first, loaded.converted("torch")(x), rtol=0, atol=0)
+    torch.testing.assert_close(loaded.fake_quant(x), first, rtol=0, atol=0)
 
 
 def test_qat_cli_arguments():

@@ -155,11 +155,14 @@ class QuantizedModel:
         return self.config["checkpoint"]
 
     def fake_quant(self, ecg, side=None):
-        """Logits of the fake-quant graph (torch, float simulation of the int8 arithmetic)."""
+        """Logits of the torch float simulation of the int8 arithmetic: the fake-quant graph of
+        QAT; for PTQ, whose prepared graph holds observers (which would record, not quantize),
+        the converted reference graph."""
         import torch
 
+        graph = self.prepared if self.method == "qat" else self.converted("torch")
         with torch.no_grad():
-            return self.prepared(ecg, side) if self.spec.side_dim else self.prepared(ecg)
+            return graph(ecg, side) if self.spec.side_dim else graph(ecg)
 
     def converted(self, target: str = "onnx"):
         """Reference-quantized graph for ``target`` (``onnx``/``torch`` or ``tflite``), made once
