@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edge_ecg.paths import ASSETS_DIR
 
-DEFAULT = ASSETS_DIR / "checkpoints" / "beat_fusion"
+DEFAULT = ASSETS_DIR / "checkpoints" / "beat"
 
 
 def main(argv=None) -> int:

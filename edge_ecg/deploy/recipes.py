@@ -347,7 +347,8 @@ def build_manifest(ckpt_cfg: dict[str, Any], recipe: Recipe, qm=None, *, command
         "seed": tcfg.get("seed"),
         "best_epoch": ckpt_cfg.get("best_epoch"),
         "weights_sha256": ckpt_cfg.get("weights_sha256"),
-        "checkpoint": str(checkpoint_dir.resolve()) if checkpoint_dir else None,
+        # as given on the command line (relative to where export ran), not this machine's layout
+        "checkpoint": str(checkpoint_dir) if checkpoint_dir else None,
         "export_command": command,
         "recipe": recipe.name,
     }
@@ -369,7 +370,7 @@ def build_manifest(ckpt_cfg: dict[str, Any], recipe: Recipe, qm=None, *, command
             "output": qp.get("logits"),
             "input_scale": qp.get("ecg", {}).get("scale"),
             "input_zero_point": qp.get("ecg", {}).get("zero_point"),
-            "qat_dir": str(Path(qm.directory).resolve()),
+            "qat_dir": str(qm.directory),
             "qat_command": qm.config.get("command", ""),
             "qat_config": qm.config.get("quant_config"),
             "qat_val": {k: qm.config["val"].get(k) for k in ("top1_agreement_with_float",)}

@@ -43,7 +43,7 @@ class TrainConfig:
     """
 
     task: str = "mitdb_beats"
-    model: str = "efficientecg_beat_fusion"
+    model: str = "efficientecg_beat_lite_fusion"
     data_dir: str | None = None
     train_records: tuple[str, ...] = ()  # empty: the task's standard training split (DS1)
     val_fraction: float = 0.2
