@@ -134,9 +134,9 @@ def main(argv=None) -> int:
 
     # ---- files ----
     length = int(spec_in.length)
-    spec1d = graph_spec_for(model, length, "conv1d")
     files: dict[str, Path] = {}
-    files["onnx_fp32"] = ox.export_onnx_fp32(model, spec1d, out / "model_fp32.onnx")
+    # the recipes' layout (unit-height 2-D convs): onnxruntime runs it ~2× faster than Conv1d
+    files["onnx_fp32"] = ox.export_onnx_fp32(model, graph_spec_for(model, length), out / "model_fp32.onnx")
     files["tflite_fp32"] = tx.export_tflite_fp32(model, graph_spec_for(model, length), out / "model_fp32.tflite")
     files["onnx_qat_u8"] = ox.export_onnx_int8(qat, out / "model_int8_qat.onnx", activations="uint8")
     files["onnx_qat_s8"] = ox.export_onnx_int8(qat, out / "model_int8_qat_s8act.onnx", activations="int8")
