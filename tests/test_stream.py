@@ -146,7 +146,7 @@ def test_other_sampling_rates_are_resampled(clf, demo_record):
         ref_s, ref_c = _reference(demo_record)
         m = ref_s < int(59 * fs)
         beats = [r for r in out if r.kind == "beat"]
-        c = score_record(np.round(ref_s[m] * fs_dev / fs), [c for c, k in zip(ref_c, m) if k],
+        c = score_record(np.round(ref_s[m] * fs_dev / fs), [c for c, k in zip(ref_c, m, strict=False) if k],
                          [r.sample for r in beats], [r.label for r in beats], fs_dev, skip_s=3.0).summary()
         assert c["qrs_se"] >= 0.97 and c["qrs_ppv"] >= 0.97, (fs_dev, c)
 

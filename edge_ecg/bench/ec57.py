@@ -166,9 +166,9 @@ def ec57_record(clf, record_name: str, data_dir, *, speed: float | None = None) 
     offline = score_record(ref_s, ref_c, off_s, off_l, rec.fs_hz)
     # per-beat agreement on beats both paths classified
     pr, pd = match_beats(ref_s, det_s, rec.fs_hz)
-    off_by_ref = dict(zip(off_s.tolist(), off_l))
+    off_by_ref = dict(zip(off_s.tolist(), off_l, strict=False))
     agree = compared = 0
-    for r, d in zip(pr, pd):
+    for r, d in zip(pr, pd, strict=False):
         if det_l[d] in SCORED and ref_c[r] != "Q":
             compared += 1
             agree += det_l[d] == off_by_ref.get(int(ref_s[r]))

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_ecg.typed import known_fields_only
 from edge_ecg.errors import ConfigError
+from edge_ecg.typed import known_fields_only
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "export" / "recipes"
 FORMATS = ("onnx", "tflite")

@@ -12,7 +12,14 @@ from typing import TextIO
 
 import numpy as np
 
-from edge_ecg.protocol.events import CounterReset, DataBlock, Descriptor, DeviceEvent, Gap, Heartbeat
+from edge_ecg.protocol.events import (
+    CounterReset,
+    DataBlock,
+    Descriptor,
+    DeviceEvent,
+    Gap,
+    Heartbeat,
+)
 from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.sinks import Sink
 from edge_ecg.runtime.sources import Disconnected, Overflow, Reconnected
@@ -43,7 +50,7 @@ class SessionStats:
 class StreamSession:
     """Owns the :class:`StreamClassifier` of the current device description and feeds sinks."""
 
-    def __init__(self, classifier: Classifier, *, sinks: Iterable[Sink] = (), gate: GateConfig = GateConfig(),
+    def __init__(self, classifier: Classifier, *, sinks: Iterable[Sink] = (), gate: GateConfig = GateConfig(),  # noqa: B008 (frozen)
                  age: float | None = None, sex: str | None = None):
         self.clf = classifier
         self.sinks = list(sinks)

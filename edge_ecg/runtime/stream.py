@@ -387,7 +387,7 @@ class StreamClassifier:
         k = int(np.argmax(p))
         dev = self._m_to_dev(m)
         res = StreamResult(dev, dev / self.fs_dev, self.classes[k], float(p[k]), "ok", None,
-                           (time.perf_counter() - t_arr) * 1e3, dict(zip(self.classes, map(float, p))), kind)
+                           (time.perf_counter() - t_arr) * 1e3, dict(zip(self.classes, map(float, p), strict=False)), kind)
         self._count(res)
         return res
 
