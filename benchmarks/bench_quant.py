@@ -135,9 +135,11 @@ def main(argv=None) -> int:
     # ---- files ----
     length = int(spec_in.length)
     files: dict[str, Path] = {}
-    # the recipes' layout (unit-height 2-D convs): onnxruntime runs it ~2× faster than Conv1d
-    files["onnx_fp32"] = ox.export_onnx_fp32(model, graph_spec_for(model, length), out / "model_fp32.onnx")
-    files["tflite_fp32"] = tx.export_tflite_fp32(model, graph_spec_for(model, length), out / "model_fp32.tflite")
+    # the recipes' layout (unit-height 2-D convs) for both fp32 files: onnxruntime runs it ~2×
+    # faster than Conv1d
+    native = graph_spec_for(model, length)
+    files["onnx_fp32"] = ox.export_onnx_fp32(model, native, out / "model_fp32.onnx")
+    files["tflite_fp32"] = tx.export_tflite_fp32(model, native, out / "model_fp32.tflite")
     files["onnx_qat_u8"] = ox.export_onnx_int8(qat, out / "model_int8_qat.onnx", activations="uint8")
     files["onnx_qat_s8"] = ox.export_onnx_int8(qat, out / "model_int8_qat_s8act.onnx", activations="int8")
     files["tflite_qat"] = tx.export_tflite_int8(qat, out / "model_int8_qat.tflite")
