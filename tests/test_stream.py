@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_ecg.bench.ec57 import score_record
-from edge_ecg.data.labels import aami_class
+from edge_ecg.bench.ec57 import detector_labels, label_agreement, reference_beats, score_record
 from edge_ecg.data.records import read_record
 from edge_ecg.errors import ChecksumError, DeviceMismatchError, SignalError
 from edge_ecg.runtime.classifier import Classifier, default_model_path
@@ -37,12 +36,6 @@ def demo_record():
     return read_record(DEMO_RECORD)
 
 
-def _reference(record):
-    cls = [aami_class(s, record=record.name) for s in record.annotations.symbol]
-    keep = np.array([c is not None for c in cls])
-    return np.asarray(record.annotations.sample)[keep], [c for c in cls if c is not None]
-
-
 def _stream(clf, record, **kw):
     sc = StreamClassifier(clf, fs_hz=record.fs_hz, lead_names=record.lead_names,
                           uv_per_count=record.uv_per_count(), baseline_counts=record.baseline, **kw)
@@ -53,13 +46,18 @@ def test_pty_end_to_end_real_record(clf, demo_record):
     session, sim = replay_record(demo_record, clf)
     s = session.summary()
     assert s["samples_in"] == demo_record.n_samples and s["samples_lost"] == 0
-    ref_s, ref_c = _reference(demo_record)
+    ref_s, ref_c = reference_beats(demo_record)
     beats = [r for r in session.results if r.kind == "beat"]
     c = score_record(ref_s, ref_c, [r.sample for r in beats], [r.label for r in beats], demo_record.fs_hz).summary()
     assert c["qrs_se"] >= 0.99 and c["qrs_ppv"] >= 0.99
     assert c["veb_se"] >= 0.9  # 118 ventricular beats in the excerpt
     assert all(0.0 <= r.prob <= 1.0 for r in beats)
     assert all(r.time_s == pytest.approx(r.sample / demo_record.fs_hz) for r in beats)
+    # the runtime's own front end run offline over the whole record gives the same beats and labels
+    agree, compared = label_agreement(ref_s, ref_c, [r.sample for r in beats], [r.label for r in beats],
+                                      *detector_labels(clf, demo_record), demo_record.fs_hz)
+    assert compared >= 0.99 * sum(c != "Q" for c in ref_c) - 2  # all but the settling at the start
+    assert agree == compared
 
 
 def _push_all(sc, counts, chunk=36, skip=None, lead_off=None):
@@ -143,7 +141,7 @@ def test_other_sampling_rates_are_resampled(clf, demo_record):
         counts = np.round(x / 5.0).astype(np.int32)
         sc = StreamClassifier(clf, fs_hz=fs_dev, lead_names=demo_record.lead_names, uv_per_count=5.0)
         out = _push_all(sc, counts, chunk=50)
-        ref_s, ref_c = _reference(demo_record)
+        ref_s, ref_c = reference_beats(demo_record)
         m = ref_s < int(59 * fs)
         beats = [r for r in out if r.kind == "beat"]
         c = score_record(np.round(ref_s[m] * fs_dev / fs), [c for c, k in zip(ref_c, m, strict=False) if k],

@@ -32,12 +32,14 @@ def run(args: argparse.Namespace) -> int:
         results.append(r)
         s = r.stream.summary()
         print(f"{name}: {r.device_s:.0f} s in {r.seconds:.1f} s, QRS Se {100 * s['qrs_se']:.2f} +P {100 * s['qrs_ppv']:.2f}, "
-              f"agreement {100 * r.agree / max(r.compared, 1):.2f} %", file=sys.stderr)
+              f"agreement with the offline pipeline {100 * r.agree_pipeline / max(r.compared_pipeline, 1):.2f} %, "
+              f"with the reference-R evaluation {100 * r.agree / max(r.compared, 1):.2f} %", file=sys.stderr)
     print(f"model {clf.path} ({clf.file.precision}, {clf.backend.describe()})")
     print(format_ec57(results))
     if args.json:
         with open(args.json, "w") as f:
             json.dump([{"record": r.record, "stream": r.stream.summary(), "offline": r.offline.summary(),
-                        "agree": r.agree, "compared": r.compared, "samples_lost": r.samples_lost,
+                        "agree": r.agree, "compared": r.compared, "agree_pipeline": r.agree_pipeline,
+                        "compared_pipeline": r.compared_pipeline, "samples_lost": r.samples_lost,
                         "seconds": r.seconds, "device_s": r.device_s} for r in results], f, indent=2)
     return 0

@@ -199,7 +199,7 @@ def clear_cache() -> None:
     _cached_record.cache_clear()
 
 
-def _prepared_lead(
+def prepared_lead(
     rec: Record,
     lead: str | int,
     fs_hz_out: float | None,
@@ -227,7 +227,7 @@ def _prepared_lead(
     return x, fs
 
 
-def _cut_windows(x: np.ndarray, centres: np.ndarray, before: int, after: int) -> np.ndarray:
+def cut_windows(x: np.ndarray, centres: np.ndarray, before: int, after: int) -> np.ndarray:
     """Windows ``x[c-before : c+after]``, zero-padded past either end; float32 ``(n, 1, L)``."""
     padded = np.concatenate([np.zeros(before), x, np.zeros(after)])
     idx = centres[:, None] + np.arange(before + after)[None, :]  # shifted by the left padding
@@ -285,7 +285,7 @@ def load_beats(
             )
         rr = rr_features(r_in, rec.fs_hz, streaming=streaming_rr, config=rr_config)
 
-        x, fs = _prepared_lead(rec, lead, fs_hz_out, filter_fn, resample_fn)
+        x, fs = prepared_lead(rec, lead, fs_hz_out, filter_fn, resample_fn)
         if fs_out is not None and fs != fs_out:
             raise ConfigError(f"records have different rates ({fs_out} Hz, {fs} Hz); set fs_hz_out")
         fs_out = fs
@@ -293,7 +293,7 @@ def load_beats(
         r_out = np.clip(r_out, 0, x.shape[0] - 1)
         before, after = window.offsets(fs)
         keep = np.ones(y.shape[0], dtype=bool) if include_q else (y != q_index)
-        xs.append(_cut_windows(x, r_out[keep], before, after))
+        xs.append(cut_windows(x, r_out[keep], before, after))
         ys.append(y[keep])
         rrs.append(rr[keep].astype(np.float32))
         recs.append(np.full(int(keep.sum()), name))
@@ -376,7 +376,7 @@ def load_rhythm_windows(
     fs_out: float | None = None
     for name in _names(records):
         rec = load_mitdb_record(name, data_dir)
-        x, fs = _prepared_lead(rec, lead, fs_hz_out, filter_fn, resample_fn)
+        x, fs = prepared_lead(rec, lead, fs_hz_out, filter_fn, resample_fn)
         if fs_out is not None and fs != fs_out:
             raise ConfigError(f"records have different rates ({fs_out} Hz, {fs} Hz); set fs_hz_out")
         fs_out = fs
