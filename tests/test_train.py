@@ -146,6 +146,8 @@ def test_config_rejects_bad_augmentation_and_distillation_values():
         TrainConfig(distill_temperature=0.0)
     with pytest.raises(ConfigError, match="val_split"):
         TrainConfig(val_split="patients")
+    with pytest.raises(ConfigError, match="consistency_weight"):
+        TrainConfig(consistency_weight=-1.0)
 
 
 class _ConstantTeacher(torch.nn.Module):
@@ -172,3 +174,39 @@ def test_distillation_follows_the_teacher_not_the_labels(tmp_path):
         student = fit(cfg.replace(distill_weight=w), tmp_path / str(w), task=task, save=False, teacher=teacher)["model"]
         share[w] = float(np.mean(predict(student, task, task.train).argmax(1) == 2))
     assert share[1.0] > 0.9 and share[0.0] < 0.5, share
+
+
+def test_symmetric_kl_is_zero_only_for_equal_distributions_and_symmetric():
+    from edge_ecg.train.trainer import symmetric_kl
+
+    a = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+    b = torch.tensor([[0.0, 2.0, -1.0], [0.5, 0.5, 3.0]])
+    assert float(symmetric_kl(a, a + 7.0)) == pytest.approx(0.0, abs=1e-6)  # softmax ignores a shift
+    assert float(symmetric_kl(a, b)) == pytest.approx(float(symmetric_kl(b, a)))
+    assert float(symmetric_kl(a, b)) > 0.1
+
+
+def test_shift_consistency_makes_predictions_agree_across_crops(tmp_path):
+    """A linear read-out of the raw window is as position-sensitive as a model gets; the
+    consistency term must pull its predictions for the same beats at the two extreme crops together."""
+    from edge_ecg.runtime.preprocess import model_inputs
+    from edge_ecg.train.tasks import build_task
+    from edge_ecg.train.trainer import symmetric_kl, without_side
+
+    cfg = TrainConfig(**{**TINY, "epochs": 4, "batch_size": 64, "lr": 1e-2, "val_split": "beats"})
+    task = without_side(build_task(cfg))
+    length = task.train.x.shape[-1] - 2 * task.margin
+    assert task.margin >= 2
+
+    def crop(offset):  # every training beat, window start at ``offset`` within the stored margin
+        return torch.from_numpy(model_inputs(task.train.x[:, :, offset : offset + length], task.input_spec))
+
+    gap = {}
+    for w in (0.0, 5.0):
+        torch.manual_seed(0)
+        linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(length, len(task.classes)))
+        model = fit(cfg.replace(consistency_weight=w), tmp_path / str(w), task=task, save=False, model=linear)["model"].eval()
+        with torch.no_grad():
+            gap[w] = float(symmetric_kl(model(crop(0)), model(crop(2 * task.margin))))
+            assert np.mean(model(crop(task.margin)).argmax(1).numpy() == task.train.y) > 0.95  # it still learns
+    assert gap[5.0] < 0.8 * gap[0.0], gap

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,13 @@ class TrainConfig:
     Distillation (``distill_weight`` > 0, used when the trainer is given a teacher model, as QAT
     does with the float model): the loss is ``(1 - w) * CE + w * T^2 * KL(teacher_T || student_T)``
     with temperature ``T = distill_temperature``.
+
+    Shift consistency (``consistency_weight`` > 0, single-label tasks): each training window is
+    also cropped at a second random offset within ``jitter_s`` (with its own noise draw); both
+    crops get the classification loss, and ``consistency_weight`` times the symmetric KL divergence
+    between their predicted distributions is added. The runtime centres a window on its own QRS
+    detector's R peak, which sits a few samples from where a database's annotator put it; this
+    term teaches the model to give the same label wherever within that range the window starts.
     """
 
     task: str = "mitdb_beats"
@@ -70,6 +78,7 @@ class TrainConfig:
     noise_snr_max_db: float = 24.0
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
+    consistency_weight: float = 0.0
     seed: int = 0
     num_threads: int = 0  # 0: all cores
     max_train: int = 0  # 0: no cap (tests use a cap)
@@ -101,6 +110,8 @@ class TrainConfig:
             )
         if not self.distill_temperature > 0:
             raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature!r}")
+        if not (self.consistency_weight >= 0 and math.isfinite(self.consistency_weight)):
+            raise ConfigError(f"consistency_weight must be a finite number >= 0, got {self.consistency_weight!r}")
         if self.jitter_s < 0:
             raise ConfigError(f"jitter_s must be >= 0 s, got {self.jitter_s!r}")
 

@@ -112,6 +112,13 @@ def state_digest(model: nn.Module) -> str:
     return h.hexdigest()
 
 
+def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
+    """``(KL(p_a || p_b) + KL(p_b || p_a)) / 2`` of the softmax distributions, batch mean."""
+    la, lb = torch.log_softmax(logits_a, dim=1), torch.log_softmax(logits_b, dim=1)
+    return 0.5 * (F.kl_div(lb, la, log_target=True, reduction="batchmean")
+                  + F.kl_div(la, lb, log_target=True, reduction="batchmean"))
+
+
 def fit(
     cfg: TrainConfig,
     out_dir: str | Path,
@@ -156,6 +163,7 @@ def fit(
         noise = NoiseAugment(task.noise, cfg.noise_prob, cfg.noise_snr_min_db, cfg.noise_snr_max_db)
     train_ds = WindowDataset(task.train, task.input_spec, task.margin, train=True, noise=noise)
     distill = teacher is not None and cfg.distill_weight > 0 and not task.multi_label
+    consistency = cfg.consistency_weight > 0 and not task.multi_label
     if distill:
         teacher.eval()
     majority = None
@@ -217,6 +225,12 @@ def fit(
         loss_sum, seen = 0.0, 0
         for idx in it:
             x, side, y = train_ds.batch(idx, rng=crop_rng)
+            if consistency:
+                # the same beats at a second random crop, through the net in the same batch
+                x2, _, _ = train_ds.batch(idx, rng=crop_rng)
+                x = torch.cat([x, x2])
+                side = torch.cat([side, side]) if side is not None else None
+                y = torch.cat([y, y])
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
             logits = net(x, side) if side is not None else net(x)
@@ -224,6 +238,8 @@ def fit(
                 loss = F.binary_cross_entropy_with_logits(logits, y.float(), pos_weight=pos_weight)
             else:
                 loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
+            if consistency:
+                loss = loss + cfg.consistency_weight * symmetric_kl(*logits.chunk(2))
             if distill:
                 t = cfg.distill_temperature
                 with torch.no_grad():
