@@ -15,7 +15,7 @@ import pytest
 
 from edge_ecg.bench.ec57 import detector_labels, label_agreement, reference_beats, score_record
 from edge_ecg.data.records import read_record
-from edge_ecg.errors import ChecksumError, DeviceMismatchError, SignalError
+from edge_ecg.errors import ChecksumError, ConfigError, DeviceMismatchError, SignalError
 from edge_ecg.runtime.classifier import Classifier, default_model_path
 from edge_ecg.runtime.demo import DEMO_RECORD
 from edge_ecg.runtime.replay import replay_record
@@ -159,6 +159,13 @@ def test_tampered_model_is_refused(tmp_path):
     model.write_bytes(bytes(data))
     with pytest.raises(ChecksumError, match="altered"):
         Classifier(model)
+
+
+def test_unknown_backend_is_a_config_error_naming_the_choices():
+    with pytest.raises(ConfigError, match="backend 'onnx': expected one of"):
+        Classifier(backend="onnx")
+    with pytest.raises(ConfigError, match="backend 'onnx': expected one of"):
+        Classifier(default_model_path("onnxruntime"), backend="onnx")
 
 
 def test_jsonl_appends_and_every_line_is_whole(tmp_path, clf, demo_record):

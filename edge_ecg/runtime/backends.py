@@ -183,9 +183,19 @@ def dequantize(y: np.ndarray, detail) -> np.ndarray:
     return ((y.astype(np.float32) - zp) * scale).astype(np.float32)
 
 
+BACKEND_NAMES = ("auto", "onnxruntime", "tflite")
+
+
+def check_backend_name(backend: str) -> str:
+    if backend not in BACKEND_NAMES:
+        raise ConfigError(f"backend {backend!r}: expected one of {BACKEND_NAMES}")
+    return backend
+
+
 def open_backend(path: str | Path, *, backend: str = "auto", threads: int = 1, providers: tuple[str, ...] = ("cpu",)) -> Backend:
     """Pick the backend from the file type (``auto``) or by name (``onnxruntime``/``tflite``)."""
     p = Path(path)
+    check_backend_name(backend)
     kind = backend
     if kind == "auto":
         kind = {".onnx": "onnxruntime", ".tflite": "tflite"}.get(p.suffix.lower())
@@ -195,6 +205,4 @@ def open_backend(path: str | Path, *, backend: str = "auto", threads: int = 1, p
         threads = os.cpu_count() or 1
     if kind == "onnxruntime":
         return OnnxBackend(p, threads=threads, providers=providers)
-    if kind == "tflite":
-        return TFLiteBackend(p, threads=threads)
-    raise ConfigError(f"backend {backend!r}: expected 'auto', 'onnxruntime' or 'tflite'")
+    return TFLiteBackend(p, threads=threads)

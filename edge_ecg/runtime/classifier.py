@@ -9,7 +9,7 @@ import numpy as np
 from edge_ecg.deploy.manifest import Manifest, load_manifest, verify_file
 from edge_ecg.errors import ManifestError, SignalError
 from edge_ecg.paths import ASSETS_DIR
-from edge_ecg.runtime.backends import Backend, open_backend
+from edge_ecg.runtime.backends import Backend, check_backend_name, open_backend
 
 DEFAULT_MODEL_DIR = ASSETS_DIR / "models" / "beat"
 
@@ -18,7 +18,7 @@ def default_model_path(backend: str = "auto") -> Path:
     """The bundled beat model: int8 TFLite when a TFLite interpreter is installed (and the
     backend allows it), else int8 ONNX; the fp32 ONNX build only if no int8 file is bundled."""
     names = {"tflite": ("model_int8.tflite",), "onnxruntime": ("model_int8.onnx", "model_fp32.onnx")}
-    if backend == "auto":
+    if check_backend_name(backend) == "auto":
         from edge_ecg.runtime.backends import load_tflite_interpreter_class
 
         try:
@@ -27,7 +27,7 @@ def default_model_path(backend: str = "auto") -> Path:
         except ImportError:
             order = names["onnxruntime"]
     else:
-        order = names.get(backend, ())
+        order = names[backend]
     for name in order:
         if (DEFAULT_MODEL_DIR / name).is_file():
             return DEFAULT_MODEL_DIR / name
