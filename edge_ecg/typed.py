@@ -4,6 +4,8 @@ configs, filter specs)."""
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Any
 
 from edge_ecg.errors import ConfigError, EdgeECGError
@@ -19,3 +21,20 @@ def known_fields_only(d: Any, cls: type, where: str, error: type[EdgeECGError] =
     if unknown:
         raise error(f"{where} has unknown key(s) {unknown}; expected a subset of {sorted(known)}")
     return d
+
+
+def read_json_object(path: str | Path, what: str, error: type[EdgeECGError] = ConfigError) -> dict[str, Any]:
+    """The JSON object stored in ``path``. A missing or unreadable file, invalid JSON, or JSON that
+    is not an object raises ``error`` naming ``what`` (e.g. "training config") and the path."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError as exc:
+        raise error(f"{what} {p} does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read {what} {p}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise error(f"{what} {p} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise error(f"{what} {p} must hold a JSON object, got {type(data).__name__}")
+    return data

@@ -73,6 +73,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge_ecg.errors import ConfigError
+from edge_ecg.typed import read_json_object
 
 SCHEMA_VERSION = 1
 
@@ -151,12 +152,7 @@ def write_json(doc: dict, path: str | Path) -> Path:
 
 def load_json(path: str | Path) -> dict:
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read bench result {p}: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{p} is not a bench result (invalid JSON: {exc})") from exc
+    doc = read_json_object(p, "bench result")
     try:
         validate(doc)
     except ConfigError as exc:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_ecg.errors import ConfigError
-from edge_ecg.typed import known_fields_only
+from edge_ecg.typed import known_fields_only, read_json_object
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "export" / "recipes"
 FORMATS = ("onnx", "tflite")
@@ -161,11 +161,7 @@ def load_recipe(name_or_path: str | Path, directory: str | Path = RECIPES_DIR) -
         p = Path(directory) / f"{name_or_path}.json"
     if not p.is_file():
         raise ConfigError(f"no recipe {str(name_or_path)!r} (looked for {p}); known recipes: {list_recipes(directory)}")
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"recipe file {p} is not valid JSON: {exc}") from exc
-    recipe = Recipe.from_dict(data, where=f"recipe file {p}")
+    recipe = Recipe.from_dict(read_json_object(p, "recipe file"), where=f"recipe file {p}")
     if not Path(name_or_path).suffix and recipe.name != str(name_or_path):
         raise ConfigError(f"recipe file {p} names itself {recipe.name!r}, expected {str(name_or_path)!r}")
     return recipe

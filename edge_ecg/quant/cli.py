@@ -13,7 +13,6 @@ import dataclasses
 import json
 import shlex
 import sys
-from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,15 +40,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from edge_ecg.errors import ConfigError
     from edge_ecg.quant.qat import QuantConfig
+    from edge_ecg.typed import read_json_object
 
     base: dict = {}
     if args.config:
-        try:
-            base = json.loads(Path(args.config).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"cannot read quantization config {args.config}: {exc}") from exc
+        base = read_json_object(args.config, "quantization config")
     flags = {
         "method": args.method, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
         "weight_decay": args.weight_decay, "freeze_observers_epoch": args.freeze_observers_epoch,

@@ -41,6 +41,7 @@ import numpy as np
 
 from edge_ecg.errors import CheckpointError, ConfigError
 from edge_ecg.train.checkpoint import json_default
+from edge_ecg.typed import read_json_object
 
 METHODS = ("qat", "ptq")
 STATE_NAME = "quant_state.safetensors"
@@ -396,10 +397,7 @@ def load_quantized(directory: str | Path) -> QuantizedModel:
     cfg_path = d / QUANT_CONFIG_NAME
     if not cfg_path.is_file():
         raise CheckpointError(f"{d} is not a quantization directory: {QUANT_CONFIG_NAME} is missing (edge-ecg qat writes it)")
-    try:
-        qconfig = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{cfg_path} is not valid JSON: {exc}") from exc
+    qconfig = read_json_object(cfg_path, "quantization config", CheckpointError)
     if qconfig.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{cfg_path}: format_version {qconfig.get('format_version')!r}, expected {FORMAT_VERSION}")
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_ecg.errors import CheckpointError
+from edge_ecg.typed import read_json_object
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -47,12 +48,7 @@ def json_default(obj):
 def read_config(directory: str | Path) -> dict[str, Any]:
     d = Path(directory)
     path = d / CONFIG_NAME if d.is_dir() else d.with_name(CONFIG_NAME)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint config {path} does not exist")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"checkpoint config {path} is not valid JSON: {exc}") from exc
+    return read_json_object(path, "checkpoint config", CheckpointError)
 
 
 def load_checkpoint(directory: str | Path):

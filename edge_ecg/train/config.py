@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edge_ecg.errors import ConfigError
-from edge_ecg.typed import known_fields_only
+from edge_ecg.typed import known_fields_only, read_json_object
 
 TASKS = ("mitdb_beats", "cinc_12lead")
 IMBALANCE = ("weighted_loss", "sampler", "none")
@@ -124,16 +123,7 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
-        p = Path(path)
-        try:
-            data = json.loads(p.read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file {p} does not exist") from exc
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"config file {p} is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {p} must hold a JSON object, got {type(data).__name__}")
-        return cls.from_dict(data)
+        return cls.from_dict(read_json_object(path, "config file"))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
