@@ -210,3 +210,18 @@ def test_shift_consistency_makes_predictions_agree_across_crops(tmp_path):
             gap[w] = float(symmetric_kl(model(crop(0)), model(crop(2 * task.margin))))
             assert np.mean(model(crop(task.margin)).argmax(1).numpy() == task.train.y) > 0.95  # it still learns
     assert gap[5.0] < 0.8 * gap[0.0], gap
+
+
+def test_noise_records_come_from_noise_dir(tmp_path):
+    from edge_ecg.errors import RecordError
+    from edge_ecg.paths import shared_data_dir
+    from edge_ecg.train.tasks import build_task
+
+    cfg = TrainConfig(**{**TINY, "max_train": 200, "noise_prob": 0.5})
+    with pytest.raises(RecordError, match=str(tmp_path / "bw")):
+        build_task(cfg.replace(noise_dir=str(tmp_path)))
+    for f in (shared_data_dir() / "nstdb_noise").iterdir():
+        if f.stem in ("bw", "em", "ma"):
+            (tmp_path / f.name).write_bytes(f.read_bytes())
+    here, shared = build_task(cfg.replace(noise_dir=str(tmp_path))).noise, build_task(cfg).noise
+    assert here.shape == shared.shape and np.array_equal(here, shared)

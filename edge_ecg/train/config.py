@@ -35,7 +35,8 @@ class TrainConfig:
     Noise augmentation: each training window gets, with probability ``noise_prob``, a segment of
     real electrode-motion / muscle / baseline noise (the MIT-BIH Noise Stress Test noise records,
     through the same causal filter) at a signal-to-noise ratio drawn uniformly from
-    [``noise_snr_min_db``, ``noise_snr_max_db``].
+    [``noise_snr_min_db``, ``noise_snr_max_db``]. ``noise_dir`` is the folder holding the
+    NSTDB ``bw``, ``em`` and ``ma`` records (default: ``nstdb_noise`` in the shared data folder).
 
     Distillation (``distill_weight`` > 0, used when the trainer is given a teacher model, as QAT
     does with the float model): the loss is ``(1 - w) * CE + w * T^2 * KL(teacher_T || student_T)``
@@ -75,6 +76,7 @@ class TrainConfig:
     noise_prob: float = 0.0
     noise_snr_min_db: float = 0.0
     noise_snr_max_db: float = 24.0
+    noise_dir: str | None = None
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
     consistency_weight: float = 0.0

@@ -10,6 +10,7 @@ does not land exactly on the annotated R peak), validation crops the centre.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -87,18 +88,19 @@ def _record_val(records: np.ndarray, y: np.ndarray, fraction: float, seed: int) 
     return best
 
 
-def _noise_traces(spec: InputSpec) -> np.ndarray:
-    """The NSTDB noise records (baseline wander, electrode motion, muscle), every channel,
-    resampled to the model rate and passed through the model's causal filter; the filter's
-    settling time is cut off."""
+def _noise_traces(spec: InputSpec, noise_dir: str | None = None) -> np.ndarray:
+    """The NSTDB noise records (baseline wander, electrode motion, muscle) in ``noise_dir``
+    (default: ``nstdb_noise`` in the shared data folder), every channel, resampled to the model
+    rate and passed through the model's causal filter; the filter's settling time is cut off."""
     from edge_ecg.data.records import read_record
     from edge_ecg.paths import shared_data_dir
     from edge_ecg.signal.filters import filter_causal
     from edge_ecg.signal.resample import resample_stream
 
+    folder = Path(noise_dir) if noise_dir else shared_data_dir() / "nstdb_noise"
     traces = []
     for name in ("bw", "em", "ma"):
-        rec = read_record(shared_data_dir() / "nstdb_noise" / name, annotator=None)
+        rec = read_record(folder / name, annotator=None)
         x = rec.signal_uv()
         if rec.fs_hz != spec.fs_hz:
             x = resample_stream(x, rec.fs_hz, spec.fs_hz)
@@ -167,7 +169,7 @@ def mitdb_beats(cfg: TrainConfig) -> TaskData:
             "lead": "MLII (by name; first channel in every DS1 record but 114)",
             **({"augmentation": "NSTDB bw/em/ma noise records 1.0.0 (PhysioNet, ODC-By 1.0)"} if cfg.noise_prob else {}),
         },
-        noise=_noise_traces(spec) if cfg.noise_prob else None,
+        noise=_noise_traces(spec, cfg.noise_dir) if cfg.noise_prob else None,
     )
 
 
