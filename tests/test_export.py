@@ -296,6 +296,22 @@ def test_fp32_files_match_the_float_model(tiny, ds2, tmp_path):
     assert np.abs(got - ref).max() < 1e-4
 
 
+def test_fp32_recipe_exports_the_native_2d_layout_and_verifies(tiny, tmp_path):
+    import onnx
+
+    from edge_ecg.deploy.recipes import export_target
+
+    result = export_target("jetson-onnx", tiny.ckpt, tmp_path, records=VERIFY_RECORDS, limit=VERIFY_LIMIT,
+                           command="pytest jetson", progress=False)
+    assert list(result.files) == ["model_fp32.onnx"]
+    graph = onnx.load(str(result.files["model_fp32.onnx"])).graph
+    init = {t.name: t for t in graph.initializer}
+    conv_weights = [init[n.input[1]] for n in graph.node if n.op_type == "Conv"]
+    assert conv_weights and all(len(w.dims) == 4 and 1 in w.dims[2:] for w in conv_weights)
+    assert result.passed, result.verification["model_fp32.onnx"].format_text()
+    assert result.verification["model_fp32.onnx"].summary()["top1_vs_float"] >= 0.999
+
+
 def test_export_cli(tiny, tmp_path, capsys):
     from edge_ecg.cli import main
 

@@ -230,7 +230,9 @@ def export_target(
             qm = _quantized_for(ckpt_dir, ckpt_cfg, qat_dir, out, ptq_windows, progress)
         spec = qm.spec
     else:
-        spec = graph_spec_for(model, length, "conv1d")
+        # the model's native layout: unit-height 2-D convs for the EfficientECG family, which
+        # onnxruntime runs about 2x faster than the same model as Conv1d
+        spec = graph_spec_for(model, length)
     say = (lambda msg: print(msg, file=sys.stderr)) if progress else (lambda msg: None)
 
     files: dict[str, Path] = {}
@@ -246,8 +248,7 @@ def export_target(
         elif fmt == "tflite" and precision == "int8":
             tx.export_tflite_int8(qm, path, io_dtype=recipe.io_dtype)
         elif fmt == "tflite" and precision == "fp32":
-            native = graph_spec_for(model, length) if spec.layout == "conv1d" else spec
-            tx.export_tflite_fp32(model, native, path)
+            tx.export_tflite_fp32(model, spec, path)
         files[path.name] = path
 
     manifest = build_manifest(ckpt_cfg, recipe, qm, command=command, checkpoint_dir=ckpt_dir, side_dim=spec.side_dim)
