@@ -225,3 +225,16 @@ def test_noise_records_come_from_noise_dir(tmp_path):
             (tmp_path / f.name).write_bytes(f.read_bytes())
     here, shared = build_task(cfg.replace(noise_dir=str(tmp_path))).noise, build_task(cfg).noise
     assert here.shape == shared.shape and np.array_equal(here, shared)
+
+
+def test_record_folds_hold_out_each_record_once():
+    from edge_ecg.data.mitdb import DS1
+    from edge_ecg.train.tasks import record_folds
+
+    folds = record_folds(DS1, 3, seed=0)
+    assert sorted(r for f in folds for r in f) == sorted(DS1)
+    assert {len(f) for f in folds} <= {7, 8}
+    assert record_folds(DS1, 3, seed=0) == folds and record_folds(DS1, 3, seed=1) != folds
+    for bad in (1, 23, 2.5):
+        with pytest.raises(ConfigError, match="folds must be"):
+            record_folds(DS1, bad, seed=0)

@@ -88,6 +88,15 @@ def _record_val(records: np.ndarray, y: np.ndarray, fraction: float, seed: int) 
     return best
 
 
+def record_folds(records: tuple[str, ...], k: int, seed: int) -> list[tuple[str, ...]]:
+    """``records`` shuffled with ``seed`` and cut into ``k`` groups of near-equal size (record-wise
+    k-fold cross-validation: each record is held out exactly once)."""
+    if not (isinstance(k, int) and 2 <= k <= len(records)):
+        raise ConfigError(f"folds must be an integer in [2, {len(records)}], got {k!r}")
+    order = np.random.default_rng(seed).permutation(len(records))
+    return [tuple(sorted(records[i] for i in part)) for part in np.array_split(order, k)]
+
+
 def _noise_traces(spec: InputSpec, noise_dir: str | None = None) -> np.ndarray:
     """The NSTDB noise records (baseline wander, electrode motion, muscle) in ``noise_dir``
     (default: ``nstdb_noise`` in the shared data folder), every channel, resampled to the model
