@@ -335,7 +335,7 @@ def test_cli_writes_table_json_and_report_with_profile(beat_dir, tmp_path, capsy
     ops = {r["op"] for r in c["profile"]["op_types"]}
     assert ops & {"Conv", "FusedConv"} and "Gemm" in ops
     assert sum(r["share"] for r in c["profile"]["op_types"]) <= 1.0 + 1e-6
-    assert c["floor"]["over_floor"] > 0 and doc["floor"]["onnxruntime"]["threads"]["1"]["fp32_gmacs"] > 0
+    assert c["floor"]["over_floor"] > 0 and c["floor"]["over_floor_batch"] > 0 and doc["floor"]["onnxruntime"]["threads"]["1"]["fp32_gmacs"] > 0
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "## Latency" in md and "tiny_a.onnx/ort/t1" in md
     try:
@@ -365,6 +365,9 @@ def test_floor_kernels_are_valid_onnx_and_measure_a_rate():
     assert small[3].macs == 8 * 8 * 3 * 64
     f = floor_for(1_000_000, "int8", {"threads": {"1": {"int8_gmacs": 1.0, "fp32_gmacs": 0.5}}}, 1, 4.0)
     assert f["floor_ms"] == pytest.approx(1.0) and f["over_floor"] == pytest.approx(4.0)
+    assert f["over_floor_batch"] is None
+    fb = floor_for(1_000_000, "int8", {"threads": {"1": {"int8_gmacs": 1.0}}}, 1, 4.0, batch_window_ms=1.5)
+    assert fb["over_floor_batch"] == pytest.approx(1.5) and fb["over_floor"] == pytest.approx(4.0)
     assert floor_for(None, "int8", res, 1, 1.0)["note"] == "model MACs unknown"
     with pytest.raises(ConfigError, match="kind"):
         FloorKernel("fft", "fp32")

@@ -434,18 +434,26 @@ def measure_floor(threads: tuple[int, ...] = (1,), *, kernels: tuple[FloorKernel
     return out
 
 
-def floor_for(macs: int | None, precision: str | None, floor: dict | None, threads: int, median_ms: float) -> dict:
-    """``floor_ms`` of a model (``macs`` at the measured peak rate of its precision) and the
-    measured median over it. Every field is ``None`` with a ``note`` when it cannot be known."""
+def no_floor(note: str) -> dict:
+    """The floor entry of a candidate whose floor cannot be known, and why."""
+    return {"floor_ms": None, "over_floor": None, "over_floor_batch": None, "rate_gmacs": None, "note": note}
+
+
+def floor_for(macs: int | None, precision: str | None, floor: dict | None, threads: int, median_ms: float,
+              batch_window_ms: float | None = None) -> dict:
+    """``floor_ms`` of a model (``macs`` at the measured peak rate of its precision), the measured
+    median over it (``over_floor``) and, given the per-window time at the larger batch,
+    ``over_floor_batch``: how much of the gap is per-call overhead that batching amortises.
+    Every field is ``None`` with a ``note`` when it cannot be known."""
     if floor is None:
-        return {"floor_ms": None, "over_floor": None, "rate_gmacs": None, "note": "floor not measured"}
+        return no_floor("floor not measured")
     if not macs:
-        return {"floor_ms": None, "over_floor": None, "rate_gmacs": None, "note": "model MACs unknown"}
+        return no_floor("model MACs unknown")
     row = floor.get("threads", {}).get(str(threads))
     key = "int8_gmacs" if precision == "int8" else "fp32_gmacs" if precision == "fp32" else None
     if row is None or key is None or not row.get(key):
-        why = "precision unknown" if key is None else f"no floor measured at {threads} thread(s)"
-        return {"floor_ms": None, "over_floor": None, "rate_gmacs": None, "note": why}
+        return no_floor("precision unknown" if key is None else f"no floor measured at {threads} thread(s)")
     floor_ms = macs / (row[key] * 1e9) * 1e3
     return {"floor_ms": round(floor_ms, 5), "over_floor": round(median_ms / floor_ms, 2),
+            "over_floor_batch": None if batch_window_ms is None else round(batch_window_ms / floor_ms, 2),
             "rate_gmacs": row[key], "note": None}

@@ -640,7 +640,7 @@ def run_latency(candidates: Sequence[Candidate], config: BenchConfig = BenchConf
                 log: Callable[[str], None] | None = None, notes: list[str] | None = None) -> dict:
     """Measure every candidate (see module docstring); returns the JSON-ready run document
     described in :mod:`edge_ecg.bench.report` (without ``capacity``)."""
-    from edge_ecg.bench.floor import floor_for, measure_floor
+    from edge_ecg.bench.floor import floor_for, measure_floor, no_floor
     from edge_ecg.bench.machine import machine_info
     from edge_ecg.data.records import read_record
 
@@ -764,9 +764,10 @@ def run_latency(candidates: Sequence[Candidate], config: BenchConfig = BenchConf
             thr["batch_per_s"] = round(config.batch * 1e3 / bmed, 2)
         fl = None
         if floor is not None:
-            fl = (floor_for(item.info["macs"], item.info["precision"], floor.get("onnxruntime"), c.threads, stats["median"])
-                  if c.backend == "onnxruntime" else
-                  {"floor_ms": None, "over_floor": None, "rate_gmacs": None, "note": floor["tflite"]["skipped"]})
+            per_window = thr["batch_median_ms"] / config.batch if thr["batch_median_ms"] else None
+            fl = (floor_for(item.info["macs"], item.info["precision"], floor.get("onnxruntime"), c.threads,
+                            stats["median"], per_window)
+                  if c.backend == "onnxruntime" else no_floor(floor["tflite"]["skipped"]))
         out_cands.append({
             "name": c.name, "file": c.path.name, "path": str(c.path.resolve()),
             "backend": c.backend, "backend_version": item.backend.version, "backend_describe": item.backend.describe(),

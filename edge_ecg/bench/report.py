@@ -47,7 +47,8 @@ different machines are comparable field by field (``edge-ecg bench --compare A.j
                                peak_mb, added_resident_mb, added_peak_mb}
       ratio            against the baseline: median, p99 (ratios of the statistics),
                        round_median, round_iqr (of the per-round paired ratios)
-      floor            null | {floor_ms, over_floor (median / floor_ms), rate_gmacs, note}
+      floor            null | {floor_ms, over_floor (median / floor_ms), over_floor_batch
+                               (per-window time at the larger batch / floor_ms), rate_gmacs, note}
       profile          null | {runs, threads, run_ms, kernel_ms, overhead_share,
                                op_types: [{op, ms_per_run, share, nodes_per_run}]}
       timings_ms       every single-window timing, round after round
@@ -249,10 +250,11 @@ def latency_table(doc: dict) -> str:
             _fmt((c.get("rss") or {}).get("added_peak_mb"), ".1f"), _fmt(mod["size_bytes"] / 1024, ".1f"),
             mod["precision"] or "—", _si(mod["params"]), _si(mod["macs"]),
             _fmt((c.get("floor") or {}).get("floor_ms"), ".4f"), _fmt((c.get("floor") or {}).get("over_floor"), ".1f"),
+            _fmt((c.get("floor") or {}).get("over_floor_batch"), ".1f"),
         ])
     t1 = text_table(["candidate", "n", "median", "p90", "p99", "max", "spread", "×base", "±", "p99×base"], lat_rows)
     t2 = text_table(["candidate", "win/s b1", f"win/s b{b}" if b else "batch", "RSS+ MB", "size KB", "precision",
-                 "params", "MACs", "floor ms", "÷floor"], res_rows)
+                 "params", "MACs", "floor ms", "÷floor", f"÷floor b{b}" if b else "÷floor batch"], res_rows)
     return (f"latency of one window, ms (batch 1)\n{t1}\n"
             "spread: half the IQR of the per-round medians; ×base: median over the baseline's, ± half the IQR of "
             "the per-round paired ratios\n\n"
