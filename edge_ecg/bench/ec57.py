@@ -133,7 +133,9 @@ def detector_labels(clf, record) -> tuple[np.ndarray, list[str]]:
     at once: its causal filter over the whole lead, its QRS detector, causal RR features of the
     detected beats, the beat window around each detected R. It differs from the stream only in
     the transport and in being computed in one piece, not chunk by chunk from a serial port, so
-    the two agree beat for beat when the streaming path loses and changes nothing. Returns
+    the two agree beat for beat when the streaming path loses and changes nothing. (When the
+    model rate differs from the record's, the record is resampled the way training data is, with
+    a zero-phase polyphase filter, where the stream uses its causal resampler.) Returns
     (detected R samples on the record's clock, labels)."""
     from edge_ecg.data.mitdb import cut_windows, prepared_lead
     from edge_ecg.models.side import SideSpec, encode_side
