@@ -121,6 +121,30 @@ def test_flat_line_and_saturation_are_unreadable(clf, demo_record):
     assert not any(r.quality == "ok" and int(15.3 * fs) < r.sample < int(19.7 * fs) for r in out)
 
 
+def test_beat_context_gate_turns_beats_in_electrode_motion_noise_unreadable(clf):
+    from edge_ecg.data.mitdb import load_mitdb_record
+    from edge_ecg.paths import shared_data_dir
+    from edge_ecg.runtime.stream import GateConfig
+
+    rec = load_mitdb_record("118e00", shared_data_dir() / "nstdb_noise")  # 0 dB noise from minute 5
+    fs = rec.fs_hz
+    counts = np.asarray(rec.d_signal[: int(7 * 60 * fs)])
+    clean, noisy = (int(60 * fs), int(5 * 60 * fs)), (int(5 * 60 * fs), int(7 * 60 * fs))
+
+    def unreadable_share(gate, span):
+        beats = [r for r in _push_all(_stream(clf, rec, gate=gate), counts, chunk=360) if span[0] <= r.sample < span[1]]
+        return np.mean([r.quality == "unreadable" for r in beats]), beats
+
+    off, _ = unreadable_share(GateConfig(), noisy)
+    on, beats = unreadable_share(GateConfig(beat_context_s=5.0), noisy)
+    on_clean, _ = unreadable_share(GateConfig(beat_context_s=5.0), clean)
+    assert off < 0.05 and on > 0.5 and on_clean < 0.05, (off, on, on_clean)
+    gated = sum(r.quality == "unreadable" and r.reason.startswith("poor signal quality") for r in beats)
+    assert gated > 0.5 * len(beats)
+    with pytest.raises(ConfigError, match="beat_context_s"):
+        GateConfig(beat_context_s=0.2)
+
+
 def test_device_mismatch_is_refused_at_start(clf, demo_record):
     with pytest.raises(DeviceMismatchError, match="MLII"):
         StreamClassifier(clf, fs_hz=360.0, lead_names=("V1", "V5"), uv_per_count=5.0)

@@ -24,7 +24,7 @@ import numpy as np
 
 from edge_ecg.data.leads import canonical_lead
 from edge_ecg.deploy.manifest import InputSpec
-from edge_ecg.errors import DeviceMismatchError, SignalError
+from edge_ecg.errors import ConfigError, DeviceMismatchError, SignalError
 from edge_ecg.models.side import SideSpec, encode_side
 from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.preprocess import model_inputs
@@ -107,11 +107,20 @@ class GateConfig:
     disconnected electrode on an amplifier without lead-off detection). ``saturation_margin``:
     counts within this many counts of the ADC rails are saturated. ``settle_s``: after a start or
     a restart (gap) the filters and the QRS detector need this long before windows are trusted.
+    ``beat_context_s``: a beat is classified only if the signal quality indices
+    (:func:`edge_ecg.signal.quality.assess`) of the last ``beat_context_s`` seconds up to the end
+    of its window pass: a 0.7 s beat window is too short to tell electrode-motion noise from ECG,
+    a few seconds around it are not (``None``: beats are not quality-checked).
     """
 
     flat_uv: float = 10.0
     saturation_margin: int = 2
     settle_s: float = 2.0
+    beat_context_s: float | None = None
+
+    def __post_init__(self):
+        if self.beat_context_s is not None and not (math.isfinite(self.beat_context_s) and self.beat_context_s >= 1.0):
+            raise ConfigError(f"beat_context_s must be >= 1 s (or None), got {self.beat_context_s!r}")
 
 
 def match_leads(wanted: tuple[str, ...], available: tuple[str, ...]) -> list[int]:
@@ -360,6 +369,14 @@ class StreamClassifier:
             return "saturation"
         return None
 
+    def _quality_reason(self, start: int, stop: int) -> str | None:
+        pos = np.arange(start, stop) % self.cap
+        for lead in range(self.n_leads):
+            q = assess(self.buf[pos, lead], self.fs)
+            if not q.ok:
+                return f"poor signal quality ({', '.join(q.reasons)}) on lead {self.spec.leads[lead]}"
+        return None
+
     def _cut(self, start: int) -> np.ndarray:
         pos = np.arange(start, start + self.spec.length) % self.cap
         return self.buf[pos].T[None]  # (1, leads, length)
@@ -369,14 +386,14 @@ class StreamClassifier:
         w = self._cut(start) if reason is None else None
         if w is not None and float(w.std(axis=2).min()) < self.gate.flat_uv:
             reason = "flat line"
-        if w is not None and reason is None and kind == "window":
-            # long windows carry enough signal for the full set of quality indices (noise,
-            # kurtosis, QRS-band power); a 0.7 s beat window does not, so beats skip this
-            for lead in range(w.shape[1]):
-                q = assess(w[0, lead], self.fs)
-                if not q.ok:
-                    reason = f"poor signal quality ({', '.join(q.reasons)}) on lead {self.spec.leads[lead]}"
-                    break
+        if w is not None and reason is None:
+            stop = start + self.spec.length
+            if kind == "window":
+                reason = self._quality_reason(start, stop)
+            elif self.gate.beat_context_s:
+                # a beat window is too short for the quality indices: judge the seconds before it
+                ctx = max(stop - int(round(self.gate.beat_context_s * self.fs)), self.settle_until, self.m_end - self.cap)
+                reason = self._quality_reason(ctx, stop)
         if reason is not None:
             return self._unreadable(m, reason, t_arr, kind)
         x = model_inputs(w, self.spec)

@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, help="stop after this many seconds of wall time")
     p.add_argument("--age", type=float, help="patient age in years, for models that fuse it")
     p.add_argument("--sex", choices=("M", "F"), help="patient sex, for models that fuse it")
+    p.add_argument("--beat-context", type=float, metavar="S",
+                   help="label a beat only if the quality indices of the last S seconds pass "
+                        "(rejects beats in electrode-motion noise; off by default, see README)")
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_ecg.runtime.session import StreamSession, print_summary
     from edge_ecg.runtime.sinks import JsonlSink, PlotSink
     from edge_ecg.runtime.sources import SerialSource, SourceConfig
+    from edge_ecg.runtime.stream import GateConfig
 
     clf = classifier_from_args(args)
     sinks = []
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         sinks.append(JsonlSink(args.jsonl))
     if args.plot:
         sinks.append(PlotSink(args.fs or clf.manifest.input.fs_hz))
-    session = StreamSession(clf, sinks=sinks, age=args.age, sex=args.sex)
+    session = StreamSession(clf, sinks=sinks, age=args.age, sex=args.sex, gate=GateConfig(beat_context_s=args.beat_context))
     source = SerialSource(args.port, make_decoder(args, clf), SourceConfig(baudrate=args.baud))
     stop = threading.Event()
     timer = None
