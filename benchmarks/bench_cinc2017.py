@@ -1,6 +1,6 @@
 """Another device, another rate: the bundled beat model on the PhysioNet/CinC 2017 recordings.
 
-    python benchmarks/bench_cinc2017.py [--model FILE] [--backend auto|onnxruntime|tflite]
+    python benchmarks/bench_cinc2017.py [--model FILE] [--backend auto|onnxruntime|tflite] [--beat-context S]
 
 The CinC 2017 sample (AliveCor hand-held single-lead device, 300 Hz, 9-60 s each) has no beat
 annotations, only a rhythm label per record (N normal, A atrial fibrillation, O other rhythm,
@@ -28,15 +28,15 @@ from edge_ecg.data.cinc import read_cinc2017_reference  # noqa: E402
 from edge_ecg.data.records import read_record  # noqa: E402
 from edge_ecg.paths import shared_data_dir  # noqa: E402
 from edge_ecg.runtime.classifier import Classifier  # noqa: E402
-from edge_ecg.runtime.stream import UNREADABLE, StreamClassifier  # noqa: E402
+from edge_ecg.runtime.stream import UNREADABLE, GateConfig, StreamClassifier  # noqa: E402
 
 RHYTHMS = {"N": "normal rhythm", "A": "atrial fibrillation", "O": "other rhythm", "~": "too noisy"}
 
 
-def stream_record(clf: Classifier, rec, chunk_s: float = 1.0) -> list:
+def stream_record(clf: Classifier, rec, gate: GateConfig = GateConfig(), chunk_s: float = 1.0) -> list:  # noqa: B008 (frozen)
     """Every beat result of ``rec`` pushed through a fresh :class:`StreamClassifier`."""
     sc = StreamClassifier(clf, fs_hz=rec.fs_hz, lead_names=rec.lead_names, uv_per_count=rec.uv_per_count(),
-                          baseline_counts=rec.baseline)
+                          baseline_counts=rec.baseline, gate=gate)
     counts = np.asarray(rec.d_signal)
     step = max(1, int(chunk_s * rec.fs_hz))
     out = []
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="model file (default: the bundled int8 beat model)")
     p.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "tflite"))
     p.add_argument("--data", help="cinc2017 folder (default: the shared data folder's)")
+    p.add_argument("--beat-context", type=float, metavar="S", help="the runtime's beat context quality gate (off by default)")
     args = p.parse_args(argv)
 
     folder = Path(args.data) if args.data else shared_data_dir() / "cinc2017"
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict] = {k: {"records": 0, "seconds": 0.0, "bpm": [], "labels": Counter()} for k in RHYTHMS}
     for name in names:
         rec = read_record(folder / name)
-        beats = stream_record(clf, rec)
+        beats = stream_record(clf, rec, GateConfig(beat_context_s=args.beat_context))
         row = rows[labels[name]]
         row["records"] += 1
         seconds = rec.n_samples / rec.fs_hz
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         row["labels"].update(r.label for r in beats)
 
     print(f"model {clf.path} ({clf.file.precision}, {clf.backend.describe()}); {len(names)} CinC 2017 records, "
-          f"{rec.fs_hz:g} Hz, lead '{rec.lead_names[0]}'")
+          f"{rec.fs_hz:g} Hz, lead '{rec.lead_names[0]}', beat context gate {args.beat_context or 'off'}")
     head = f"{'rhythm':<20}{'records':>8}{'min':>7}{'beats/min':>10}{'unreadable':>11}" + "".join(f"{c:>7}" for c in clf.classes)
     print(head + "\n" + "-" * len(head))
     for key, name in RHYTHMS.items():
