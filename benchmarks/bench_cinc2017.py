@@ -57,10 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.data) if args.data else shared_data_dir() / "cinc2017"
     labels = read_cinc2017_reference(folder / "REFERENCE-v3_full_training.csv")
     names = [n for n in (folder / "RECORDS").read_text().split() if n in labels]
+    if not names:
+        raise SystemExit(f"no labelled CinC 2017 records in {folder}")
     clf = Classifier(args.model, backend=args.backend)
     rows: dict[str, dict] = {k: {"records": 0, "seconds": 0.0, "bpm": [], "labels": Counter()} for k in RHYTHMS}
+    rates, leads = set(), set()
     for name in names:
         rec = read_record(folder / name)
+        rates.add(rec.fs_hz)
+        leads.add(rec.lead_names[0])
         beats = stream_record(clf, rec, GateConfig(beat_context_s=args.beat_context))
         row = rows[labels[name]]
         row["records"] += 1
@@ -70,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         row["labels"].update(r.label for r in beats)
 
     print(f"model {clf.path} ({clf.file.precision}, {clf.backend.describe()}); {len(names)} CinC 2017 records, "
-          f"{rec.fs_hz:g} Hz, lead '{rec.lead_names[0]}', beat context gate {args.beat_context or 'off'}")
+          f"{', '.join(f'{r:g}' for r in sorted(rates))} Hz, lead {', '.join(sorted(leads))}, beat context gate {args.beat_context or 'off'}")
     head = f"{'rhythm':<20}{'records':>8}{'min':>7}{'beats/min':>10}{'unreadable':>11}" + "".join(f"{c:>7}" for c in clf.classes)
     print(head + "\n" + "-" * len(head))
     for key, name in RHYTHMS.items():
