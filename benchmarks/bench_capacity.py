@@ -45,7 +45,7 @@ def default_beat_models() -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--beat-model", nargs="+", type=Path, help="beat model files (default: the bundled ones)")
+    p.add_argument("--beat-model", nargs="*", type=Path, help="beat model files (default: the bundled ones; none given: no beat rows)")
     p.add_argument("--window-model", nargs="+", type=Path, default=[], help="12-lead window model files")
     p.add_argument("--beat-record", help="2-lead record (default: the bundled MIT-BIH 200 excerpt)")
     p.add_argument("--window-record", help="12-lead record (default: the first CinC 2021 record of the shared data)")
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     config = CapacityConfig(stream_s=args.seconds, repeats=args.repeats, verify=args.verify, verify_s=args.verify_seconds)
-    beat_models = args.beat_model or default_beat_models()
+    beat_models = default_beat_models() if args.beat_model is None else args.beat_model
     if not beat_models and not args.window_model:
         p.error(f"no models: none bundled in {DEFAULT_MODEL_DIR}; pass --beat-model / --window-model")
     m = machine_info()

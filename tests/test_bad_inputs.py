@@ -334,9 +334,9 @@ CASES = [
     ),
     (
         "device rate too low",
-        lambda c: _stream(fs_hz=100.0),
+        lambda c: _stream(fs_hz=60.0),
         E.DeviceMismatchError,
-        r"device sampling rate 100\.0 Hz is too low for a model trained at 360\.0 Hz",
+        r"device sampling rate 60\.0 Hz is too low for a model trained at 360\.0 Hz with a 40\.0 Hz band \(need >= 80\.0 Hz\)",
     ),
     (
         "device rate not a number",

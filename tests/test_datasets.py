@@ -138,6 +138,21 @@ def test_lead_by_name_uses_mlii_even_where_it_is_not_first(data_dir):
         load_beats(["114"], data_dir, lead="V1")
 
 
+@pytest.mark.parametrize(
+    ("names", "column"),
+    [(("ECG",), 0), (("ECG1", "ECG2"), 0), (("ecg 0", "ecg 1"), 0), (("V1", "EKG"), 1), (("V5", "MLII"), 1)],
+)
+def test_an_unnamed_ecg_channel_is_taken_as_lead_ii_and_only_as_lead_ii(names, column):
+    assert lead_index(names, "II") == column
+    with pytest.raises(DeviceMismatchError, match="'V1' not found" if "V1" not in names else "'V2' not found"):
+        lead_index(names, "V1" if "V1" not in names else "V2")
+
+
+def test_numbered_channels_past_the_first_are_not_taken_as_lead_ii():
+    with pytest.raises(DeviceMismatchError, match=r"lead 'II' not found; available leads: \['ECG2', 'ECG3'\]"):
+        lead_index(("ECG2", "ECG3"), "II")
+
+
 def test_filter_applied_to_whole_record(data_dir):
     from scipy.signal import butter, lfilter
 

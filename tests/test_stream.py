@@ -60,6 +60,28 @@ def test_pty_end_to_end_real_record(clf, demo_record):
     assert agree == compared
 
 
+def test_ec57_scores_a_holter_style_record_at_128_hz_with_unnamed_channels(tmp_path, clf, demo_record):
+    """The demo record resampled to 128 Hz and written as WFDB with SVDB-style channel names
+    ("ECG1", "ECG2") and its annotations moved to the new clock: every path of ``ec57_record``
+    (stream, offline at the reference R, offline front end) works from the header alone."""
+    from edge_ecg.bench.ec57 import ec57_record
+    from edge_ecg.data.records import write_wfdb
+
+    write_wfdb(demo_record, tmp_path, fs_hz=128.0, lead_names=("ECG1", "ECG2"), name="h1", seconds=180.0)
+    ref_s, ref_c = reference_beats(demo_record)
+    n_beats = sum(c != "Q" for s, c in zip(ref_s, ref_c, strict=True) if s < 180 * demo_record.fs_hz)
+    r = ec57_record(clf, "h1", tmp_path)
+    s, o = r.stream.summary(), r.offline.summary()
+    assert r.samples_lost == 0 and r.device_s == pytest.approx(180.0, abs=0.01)
+    assert s["qrs_se"] >= 0.99 and s["qrs_ppv"] >= 0.99, s
+    assert s["veb_se"] >= 0.9 and o["veb_se"] >= 0.9, (s, o)  # 118 V beats in the first 3 minutes
+    # offline labels are matched on the record's clock, not the model's 360 Hz one
+    assert r.compared >= 0.98 * n_beats - 10
+    assert r.agree >= 0.95 * r.compared and r.agree_pipeline >= 0.98 * r.compared_pipeline, r
+    with pytest.raises(DeviceMismatchError, match=r"channel 'V5' for its lead 'MLII'.*\['ECG1', 'ECG2'\]"):
+        ec57_record(clf, "h1", tmp_path, channel="V5")
+
+
 def _push_all(sc, counts, chunk=36, skip=None, lead_off=None):
     out = []
     n = len(counts)

@@ -117,26 +117,29 @@ def reference_beats(record) -> tuple[np.ndarray, list[str]]:
     return np.asarray(record.annotations.sample)[keep], [c for c in cls if c is not None]
 
 
-def offline_labels(clf, record_name: str, data_dir) -> tuple[np.ndarray, list[str]]:
+def offline_labels(clf, record_name: str, data_dir, record_fs_hz: float,
+                   channel: str | None = None) -> tuple[np.ndarray, list[str]]:
     """The same model file, offline the way it was evaluated when it was made: windows cut at the
     *reference* R peaks with the runtime's filter, RR features from the reference beats, through
-    the same backend. Returns (reference samples, labels)."""
+    the same backend. Returns (reference samples on the record's clock, labels)."""
     from edge_ecg.runtime.preprocess import load_beats_for
 
     spec = clf.manifest.input
-    beats, side = load_beats_for(spec, [record_name], data_dir)
-    return beats.sample, _labels(clf, beats.x, side)
+    beats, side = load_beats_for(spec, [record_name], data_dir, lead=channel)
+    # the windows are cut on the model's clock; the scores match on the record's
+    return np.rint(beats.sample * (record_fs_hz / beats.fs_hz)).astype(np.int64), _labels(clf, beats.x, side)
 
 
-def detector_labels(clf, record) -> tuple[np.ndarray, list[str]]:
+def detector_labels(clf, record, channel: str | None = None) -> tuple[np.ndarray, list[str]]:
     """The same model file with the runtime's own front end run offline over the whole ``record``
     at once: its causal filter over the whole lead, its QRS detector, causal RR features of the
     detected beats, the beat window around each detected R. It differs from the stream only in
     the transport and in being computed in one piece, not chunk by chunk from a serial port, so
     the two agree beat for beat when the streaming path loses and changes nothing. (When the
     model rate differs from the record's, the record is resampled the way training data is, with
-    a zero-phase polyphase filter, where the stream uses its causal resampler.) Returns
-    (detected R samples on the record's clock, labels)."""
+    a zero-phase polyphase filter, where the stream uses its causal resampler.) ``channel``: the
+    record's channel to use (default: the manifest's lead). Returns (detected R samples on the
+    record's clock, labels)."""
     from edge_ecg.data.mitdb import cut_windows, prepared_lead
     from edge_ecg.models.side import SideSpec, encode_side
     from edge_ecg.runtime.preprocess import causal_filter_fn
@@ -144,7 +147,7 @@ def detector_labels(clf, record) -> tuple[np.ndarray, list[str]]:
     from edge_ecg.signal.rr import RRConfig, rr_features
 
     spec = clf.manifest.input
-    x, fs = prepared_lead(record, spec.leads[0], spec.fs_hz, causal_filter_fn(spec.filter), None)
+    x, fs = prepared_lead(record, channel or spec.leads[0], spec.fs_hz, causal_filter_fn(spec.filter), None)
     r = detect_qrs(x, fs)
     before = int(round(spec.beat.before_s * fs))
     windows = cut_windows(x, r, before, spec.length - before)
@@ -196,9 +199,11 @@ class RecordResult:
     compared_pipeline: int = 0
 
 
-def ec57_record(clf, record_name: str, data_dir, *, speed: float | None = None) -> RecordResult:
+def ec57_record(clf, record_name: str, data_dir, *, speed: float | None = None,
+                channel: str | None = None) -> RecordResult:
     """One record through simulator → pty → runtime, and offline two ways (at the reference R
-    peaks; with the runtime's own front end over the whole record); all scored."""
+    peaks; with the runtime's own front end over the whole record); all scored. ``channel``: the
+    record's channel that feeds the (single-lead) model, when its name does not say so."""
     import time
 
     from edge_ecg.data.mitdb import load_mitdb_record
@@ -207,16 +212,16 @@ def ec57_record(clf, record_name: str, data_dir, *, speed: float | None = None) 
     rec = load_mitdb_record(record_name, data_dir)
     ref_s, ref_c = reference_beats(rec)
     t0 = time.perf_counter()
-    session, _ = replay_record(rec, clf, speed=speed)
+    session, _ = replay_record(rec, clf, speed=speed, channels=(channel,) if channel else None)
     seconds = time.perf_counter() - t0
     beats = [r for r in session.results if r.kind == "beat"]
     det_s = np.array([r.sample for r in beats], np.int64)
     det_l = [r.label for r in beats]
     stream = score_record(ref_s, ref_c, det_s, det_l, rec.fs_hz)
-    off_s, off_l = offline_labels(clf, record_name, data_dir)
+    off_s, off_l = offline_labels(clf, record_name, data_dir, rec.fs_hz, channel)
     offline = score_record(ref_s, ref_c, off_s, off_l, rec.fs_hz)
     agree, compared = label_agreement(ref_s, ref_c, det_s, det_l, off_s, off_l, rec.fs_hz)
-    agree_p, compared_p = label_agreement(ref_s, ref_c, det_s, det_l, *detector_labels(clf, rec), rec.fs_hz)
+    agree_p, compared_p = label_agreement(ref_s, ref_c, det_s, det_l, *detector_labels(clf, rec, channel), rec.fs_hz)
     return RecordResult(record_name, stream, offline, agree, compared, session.summary()["samples_lost"],
                         seconds, rec.n_samples / rec.fs_hz, session.cpu_s, list(session.latencies_ms),
                         agree_p, compared_p)

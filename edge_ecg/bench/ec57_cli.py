@@ -11,8 +11,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from edge_ecg.runtime.stream_cli import add_model_arguments
 
     add_model_arguments(p)
-    p.add_argument("--records", default="DS2", help="comma-separated MIT-BIH records, or DS1 / DS2 (default DS2)")
-    p.add_argument("--data", help="MIT-BIH folder (default: the shared data folder)")
+    p.add_argument("--records", default="DS2", help="comma-separated record names, or the MIT-BIH splits DS1 / DS2 (default DS2)")
+    p.add_argument("--data", help="folder of WFDB records with .atr beat annotations, any rate (default: the shared MIT-BIH folder)")
+    p.add_argument("--channel", help="the records' channel that feeds the model's lead, when its name does not say "
+                                     "so (default: by name; MLII counts as II, an unnamed ECG/ECG1 channel as II)")
     p.add_argument("--speed", type=float, help="replay speed (default: as fast as the runtime reads)")
     p.add_argument("--json", help="write per-record results to this JSON file")
 
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     data = args.data or str(shared_data_dir() / "mitdb")
     results = []
     for name in records:
-        r = ec57_record(clf, name, data, speed=args.speed)
+        r = ec57_record(clf, name, data, speed=args.speed, channel=args.channel)
         results.append(r)
         s = r.stream.summary()
         print(f"{name}: {r.device_s:.0f} s in {r.seconds:.1f} s, QRS Se {100 * s['qrs_se']:.2f} +P {100 * s['qrs_ppv']:.2f}, "

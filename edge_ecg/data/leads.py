@@ -13,6 +13,7 @@ naming it and the leads that are available.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,6 +28,10 @@ DERIVED_LIMB_LEADS: tuple[str, ...] = ("III", "aVR", "aVL", "aVF")
 
 # lower-case alias -> lower-case canonical name
 _ALIASES = {"mlii": "ii", "ml2": "ii", "lead ii": "ii", "mli": "i", "mliii": "iii"}
+# A device or database that does not name its lead (BITalino's "ECG", a Holter's "ECG1"/"ECG2",
+# hobby boards) is taken to record lead II on its first such channel: that is where rhythm-strip
+# electrodes are placed. Only lead II is ever filled in this way.
+_UNNAMED_CHANNEL = re.compile(r"(ecg|ekg)[ _-]?[01]?")
 
 
 def canonical_lead(name: str) -> str:
@@ -45,9 +50,12 @@ def lead_index(lead_names: Sequence[str], lead: str | int) -> int:
         return int(lead) % len(lead_names)
     keys = [canonical_lead(n) for n in lead_names]
     key = canonical_lead(lead)
-    if key not in keys:
-        raise DeviceMismatchError(f"lead {lead!r} not found; available leads: {list(lead_names)}")
-    return keys.index(key)
+    if key in keys:
+        return keys.index(key)
+    unnamed = [k for k, name in enumerate(keys) if _UNNAMED_CHANNEL.fullmatch(name)]
+    if key == "ii" and unnamed:
+        return unnamed[0]
+    raise DeviceMismatchError(f"lead {lead!r} not found; available leads: {list(lead_names)}")
 
 
 def derive_limb_leads(lead_i: np.ndarray, lead_ii: np.ndarray) -> dict[str, np.ndarray]:

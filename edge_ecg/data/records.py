@@ -544,6 +544,49 @@ def read_opensignals(path: str | Path, *, channel: str = "A2", lead_name: str = 
 
 
 # --------------------------------------------------------------------------------------------
+# WFDB out: a record as another device or database would have stored it
+
+
+def write_wfdb(
+    record: Record,
+    directory: str | Path,
+    *,
+    fs_hz: float | None = None,
+    lead_names: tuple[str, ...] | None = None,
+    name: str | None = None,
+    seconds: float | None = None,
+) -> Path:
+    """Write ``record`` (its first ``seconds``, default all) as a WFDB record (16-bit, 5 µV per
+    count) with its beat annotations as ``.atr``, resampled to ``fs_hz`` (zero-phase polyphase
+    anti-alias filter, annotations moved to the new clock) and its channels renamed to
+    ``lead_names``: MIT-BIH data as a 128 Hz Holter or a 500 Hz monitor would deliver it, for
+    checking that every rate and naming works from the header alone. Returns the record path
+    (``directory/name``, no extension). Needs wfdb (the ``train`` extra)."""
+    from edge_ecg.data._common import resample_poly_uv
+
+    wfdb = require("wfdb", "train")
+    fs_out = float(fs_hz or record.fs_hz)
+    names = tuple(lead_names or record.lead_names)
+    if len(names) != record.n_leads:
+        raise SignalError(f"lead_names {list(names)}: record {record.name!r} has {record.n_leads} leads")
+    n_in = record.n_samples if seconds is None else min(record.n_samples, int(round(seconds * record.fs_hz)))
+    mv = resample_poly_uv(np.nan_to_num(record.signal_uv()[:n_in]), record.fs_hz, fs_out) / 1000.0
+    name = name or record.name
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    wfdb.wrsamp(name, fs=fs_out, units=["mV"] * record.n_leads, sig_name=list(names), p_signal=mv,
+                fmt=["16"] * record.n_leads, adc_gain=[200.0] * record.n_leads, baseline=[0] * record.n_leads,
+                write_dir=str(directory))
+    ann = record.annotations
+    if ann is not None and len(ann):
+        sample = np.rint(np.asarray(ann.sample) * (fs_out / record.fs_hz)).astype(np.int64)
+        keep = (np.asarray(ann.sample) < n_in) & (sample < mv.shape[0])
+        wfdb.wrann(name, "atr", sample[keep], np.asarray(ann.symbol)[keep],
+                   aux_note=list(np.asarray(ann.aux_note)[keep]), write_dir=str(directory))
+    return directory / name
+
+
+# --------------------------------------------------------------------------------------------
 # npz round trip
 
 _NPZ_VERSION = 1

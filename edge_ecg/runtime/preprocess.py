@@ -29,17 +29,18 @@ def model_inputs(windows_uv: np.ndarray, spec: InputSpec) -> np.ndarray:
     return normalize_window(w, spec.norm).astype(np.float32)
 
 
-def load_beats_for(spec: InputSpec, records, data_dir, *, margin_s: float = 0.0):
+def load_beats_for(spec: InputSpec, records, data_dir, *, margin_s: float = 0.0, lead: str | None = None):
     """MIT-BIH beats cut the way the runtime cuts them for ``spec``: its lead, rate, causal
     filter (run over each whole record), beat window — widened by ``margin_s`` on each side for
     training-time jitter — and causal RR features. Returns ``(beats, side)``: the
     :class:`~edge_ecg.data.mitdb.BeatSet` (all AAMI beats) and its encoded side input
-    (shape ``(n, 0)`` for a model without one). Needs wfdb (the ``train`` extra)."""
+    (shape ``(n, 0)`` for a model without one). ``lead``: the records' channel to use (default:
+    the manifest's lead). Needs wfdb (the ``train`` extra)."""
     from edge_ecg.data.mitdb import BeatWindowConfig, load_beats
     from edge_ecg.models.side import SideSpec, encode_side
 
     beats = load_beats(
-        records, data_dir, fs_hz_out=spec.fs_hz, lead=spec.leads[0],
+        records, data_dir, fs_hz_out=spec.fs_hz, lead=lead or spec.leads[0],
         window=BeatWindowConfig(before_s=spec.beat.before_s + margin_s, after_s=spec.beat.after_s + margin_s),
         filter_fn=causal_filter_fn(spec.filter), streaming_rr=True,
     )

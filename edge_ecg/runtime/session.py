@@ -51,8 +51,9 @@ class StreamSession:
     """Owns the :class:`StreamClassifier` of the current device description and feeds sinks."""
 
     def __init__(self, classifier: Classifier, *, sinks: Iterable[Sink] = (), gate: GateConfig = GateConfig(),  # noqa: B008 (frozen)
-                 age: float | None = None, sex: str | None = None):
+                 age: float | None = None, sex: str | None = None, channels: tuple[str, ...] | None = None):
         self.clf = classifier
+        self.channels = channels
         self.sinks = list(sinks)
         self.gate = gate
         self.age, self.sex = age, sex
@@ -76,7 +77,7 @@ class StreamSession:
         self.sc = StreamClassifier(
             self.clf, fs_hz=d.fs_hz, lead_names=d.channel_names, uv_per_count=d.uv_per_count,
             baseline_counts=d.baseline_counts, rail_counts=RAILS.get(d.sample_format), gate=self.gate,
-            age=self.age, sex=self.sex,
+            age=self.age, sex=self.sex, channels=self.channels,
         )
         return out
 

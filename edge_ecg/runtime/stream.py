@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_ecg.data.leads import canonical_lead
+from edge_ecg.data.leads import lead_index
 from edge_ecg.deploy.manifest import InputSpec
 from edge_ecg.errors import ConfigError, DeviceMismatchError, SignalError
 from edge_ecg.models.side import SideSpec, encode_side
@@ -35,9 +35,6 @@ from edge_ecg.signal.resample import StreamingResampler
 from edge_ecg.signal.rr import RRConfig, RRTracker
 
 UNREADABLE = "unreadable"
-# a single-channel device that calls its channel just "ECG" (BITalino, hobby boards) is taken
-# as lead II: that is where such chest/arm electrodes are placed for a rhythm strip
-GENERIC_LEAD_II = "ecg"
 
 
 class LatencyWindow:
@@ -123,22 +120,25 @@ class GateConfig:
             raise ConfigError(f"beat_context_s must be >= 1 s (or None), got {self.beat_context_s!r}")
 
 
-def match_leads(wanted: tuple[str, ...], available: tuple[str, ...]) -> list[int]:
-    """Indices into ``available`` of the manifest's leads (names matched as
-    :func:`edge_ecg.data.leads.canonical_lead` does: case-insensitive, MLII ≈ II)."""
-    keys = [canonical_lead(a) for a in available]
+def match_leads(wanted: tuple[str, ...], available: tuple[str, ...],
+                channels: tuple[str, ...] | None = None) -> list[int]:
+    """Indices into ``available`` of the manifest's leads, matched as
+    :func:`edge_ecg.data.leads.lead_index` does (case-insensitive, MLII ≈ II, an unnamed "ECG"
+    channel taken as II) — or, when ``channels`` is given, of those device channels, one per
+    manifest lead in its order (a device whose channel names say nothing or the wrong thing)."""
+    if channels is not None and len(channels) != len(wanted):
+        raise ConfigError(f"channels {list(channels)}: the model takes {len(wanted)} lead(s) {list(wanted)}; "
+                          "give one device channel per lead")
     out = []
-    for w in wanted:
-        key = canonical_lead(w)
-        idx = keys.index(key) if key in keys else None
-        if idx is None and key == "ii" and GENERIC_LEAD_II in keys:
-            idx = keys.index(GENERIC_LEAD_II)
-        if idx is None:
+    for w, name in zip(wanted, channels or wanted, strict=True):
+        try:
+            out.append(lead_index(available, name))
+        except DeviceMismatchError:
+            what = f"channel {name!r} for its lead {w!r}" if channels else f"lead {w!r}"
             raise DeviceMismatchError(
-                f"the model needs lead {w!r} but the device sends {list(available)}; "
+                f"the model needs {what} but the device sends {list(available)}; "
                 "it cannot be classified without it"
-            )
-        out.append(idx)
+            ) from None
     return out
 
 
@@ -147,7 +147,9 @@ class StreamClassifier:
 
     ``fs_hz``, ``lead_names`` and ``uv_per_count`` describe the device (from its descriptor
     frame, or from the command line in text mode); ``rail_counts`` is the ADC's largest
-    magnitude (saturation check); ``age``/``sex`` feed fusion models that take them.
+    magnitude (saturation check); ``age``/``sex`` feed fusion models that take them;
+    ``channels`` names the device channels that feed the model's leads (default: matched by
+    lead name, see :func:`match_leads`).
     """
 
     def __init__(
@@ -163,20 +165,24 @@ class StreamClassifier:
         age: float | None = None,
         sex: str | None = None,
         buffer_s: float = 12.0,
+        channels: tuple[str, ...] | None = None,
     ):
         self.clf = classifier
         spec: InputSpec = classifier.manifest.input
         self.spec = spec
         if not (isinstance(fs_hz, (int, float)) and math.isfinite(fs_hz) and fs_hz > 0):
             raise DeviceMismatchError(f"device sampling rate {fs_hz!r} Hz is not usable")
-        if fs_hz < 2 * (spec.filter.lowpass_hz or 0) or fs_hz < 0.5 * spec.fs_hz:
+        # the device must carry the whole band the model was trained on (up to its low-pass, or to
+        # its Nyquist without one); it is then resampled to the model's rate
+        min_fs_hz = min(2 * spec.filter.lowpass_hz, spec.fs_hz) if spec.filter.lowpass_hz else spec.fs_hz
+        if fs_hz < min_fs_hz:
             raise DeviceMismatchError(
                 f"device sampling rate {fs_hz} Hz is too low for a model trained at {spec.fs_hz} Hz "
-                f"with a {spec.filter.lowpass_hz} Hz band (need >= {max(2 * (spec.filter.lowpass_hz or 0), 0.5 * spec.fs_hz)} Hz)"
+                f"with a {spec.filter.lowpass_hz} Hz band (need >= {min_fs_hz} Hz)"
             )
         self.fs_dev = float(fs_hz)
         self.fs = float(spec.fs_hz)
-        self.lead_idx = match_leads(spec.leads, tuple(lead_names))
+        self.lead_idx = match_leads(spec.leads, tuple(lead_names), channels)
         upc = np.broadcast_to(np.asarray(uv_per_count, dtype=np.float64), (len(lead_names),))
         self.uv_per_count = upc[self.lead_idx]
         base = np.broadcast_to(np.asarray(baseline_counts, dtype=np.float64), (len(lead_names),))

@@ -15,6 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fs", type=float, help="text mode: sampling rate in Hz (the lines carry none)")
     p.add_argument("--scale", type=float, help="text mode: µV per count")
     p.add_argument("--leads", help="text mode: comma-separated channel names (default: the model's leads)")
+    p.add_argument("--channels", help="comma-separated device channels that feed the model's leads, in its order "
+                                      "(default: matched by name; MLII counts as II, an unnamed ECG/ECG1 channel as II)")
     p.add_argument("--baseline", type=int, default=0, help="text mode: count value of 0 µV")
     p.add_argument("--jsonl", help="append one JSON object per beat/window to this file (line-buffered)")
     p.add_argument("--quiet", action="store_true", help="no JSON lines on stdout")
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         sinks.append(JsonlSink(args.jsonl))
     if args.plot:
         sinks.append(PlotSink(args.fs or clf.manifest.input.fs_hz))
-    session = StreamSession(clf, sinks=sinks, age=args.age, sex=args.sex, gate=GateConfig(beat_context_s=args.beat_context))
+    session = StreamSession(clf, sinks=sinks, age=args.age, sex=args.sex, gate=GateConfig(beat_context_s=args.beat_context),
+                            channels=tuple(args.channels.split(",")) if args.channels else None)
     source = SerialSource(args.port, make_decoder(args, clf), SourceConfig(baudrate=args.baud))
     stop = threading.Event()
     timer = None
