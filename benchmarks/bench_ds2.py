@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     spec = input_spec_from_dict(config["input_spec"])
     task = ds2_task(spec)
     report = classification_report(task.val.y, predict(model, task, task.val), BEAT_CLASSES)
-    info = model_info(model, (len(spec.leads), spec.length))
+    info = model_info(model, (spec.channels, spec.length))
     print(f"checkpoint {Path(args.checkpoint).name}: {config['model_name']}, {info.params:,} parameters, "
           f"{info.macs / 1e6:.2f} M MACs per beat; trained on {', '.join(config['provenance']['train_records'][:3])}… "
           f"(DS1), best epoch {config['best_epoch']}")

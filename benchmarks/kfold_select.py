@@ -1,7 +1,8 @@
 """Choose a beat-model architecture by k-fold record-wise cross-validation on MIT-BIH DS1 only.
 
     python benchmarks/kfold_select.py --model lite=efficientecg_beat_lite_fusion \\
-        --model se=efficientecg_beat_fusion [--folds 3] [--jobs 2] --out runs/kfold
+        --model se=efficientecg_beat_fusion [--train-args se="--template-beats 8"] [--folds 3] [--jobs 2] \
+        --out runs/kfold
 
 The 22 DS1 records are shuffled with ``--seed`` and cut into ``--folds`` groups. For each fold and
 each model, ``edge-ecg train`` runs with the bundled model's recipe on the other folds' records
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -32,13 +34,14 @@ RECIPE = ["--epochs", "20", "--majority-fraction", "0.3", "--noise-prob", "0.5",
           "--num-threads", "1", "--progress", "false"]
 
 
-def _train(name: str, arch: str, fold: int, held_out: tuple[str, ...], out: Path, seed: int) -> Path:
+def _train(name: str, arch: str, fold: int, held_out: tuple[str, ...], out: Path, seed: int,
+           extra: tuple[str, ...] = ()) -> Path:
     ckpt = out / name / f"fold{fold}"
     if (ckpt / "model.safetensors").is_file():
         return ckpt  # resumable: a finished fold is not trained again
     train = [r for r in DS1 if r not in held_out]
     cmd = [sys.executable, "-m", "edge_ecg.cli", "train", "--out", str(ckpt), "--model", arch,
-           "--train-records", ",".join(train), "--seed", str(seed), "--no-eval", *RECIPE]
+           "--train-records", ",".join(train), "--seed", str(seed), "--no-eval", *RECIPE, *extra]
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     with open(ckpt.parent / f"fold{fold}.log", "w") as log:
         subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
@@ -58,6 +61,8 @@ def _held_out_predictions(ckpt: Path, records: tuple[str, ...]) -> tuple[np.ndar
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", action="append", required=True, help="NAME=ARCHITECTURE (repeatable)")
+    p.add_argument("--train-args", action="append", default=[], metavar="NAME=ARGS",
+                   help="extra `edge-ecg train` flags for model NAME, e.g. se=\"--template-beats 8\" (repeatable)")
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="trainings run side by side (one thread each)")
@@ -72,13 +77,17 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     models = dict(m.split("=", 1) for m in args.model)
+    extra = {name: tuple(shlex.split(a)) for name, a in (t.split("=", 1) for t in args.train_args)}
+    unknown = sorted(set(extra) - set(models))
+    if unknown:
+        p.error(f"--train-args for {unknown}: no such --model name (have {sorted(models)})")
     folds = record_folds(DS1, args.folds, args.seed)
     out = Path(args.out)
     for i, f in enumerate(folds):
         print(f"fold {i}: {', '.join(f)}", file=sys.stderr)
     jobs = [(name, arch, i, f) for name, arch in models.items() for i, f in enumerate(folds)]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        ckpts = list(pool.map(lambda j: _train(*j, out, args.seed), jobs))
+        ckpts = list(pool.map(lambda j: _train(*j, out, args.seed, extra.get(j[0], ())), jobs))
 
     reports, lines = {}, []
     for name in models:
@@ -91,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             ps.append(prob)
             per_fold.append(classification_report(y, prob, BEAT_CLASSES)["macro_f1"])
         pooled = classification_report(np.concatenate(ys), np.concatenate(ps), BEAT_CLASSES)
-        reports[name] = {"architecture": models[name], "per_fold_macro_f1": per_fold, "pooled": pooled}
+        reports[name] = {"architecture": models[name], "train_args": list(extra.get(name, ())),
+                         "per_fold_macro_f1": per_fold, "pooled": pooled}
         lines.append(f"{name:<8} {models[name]:<32} pooled macro-F1 {pooled['macro_f1']:.4f}   per fold "
                      + " ".join(f"{v:.3f}" for v in per_fold))
         print(f"\n{name} ({models[name]}), out-of-fold, pooled over {len(folds)} folds of DS1:")

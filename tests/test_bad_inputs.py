@@ -294,13 +294,13 @@ CASES = [
         "manifest: wrong window length",
         _manifest_case(_set("input.length", 300)),
         E.ManifestError,
-        r"has shape .* manifest says \(batch, 1 leads, 300 samples\)",
+        r"has shape .* manifest says \(batch, 1 channels, 300 samples\)",
     ),
     (
         "manifest: wrong leads",
         _manifest_case(_set("input.leads", ["MLII", "V1"])),
         E.ManifestError,
-        r"manifest says \(batch, 2 leads, 252 samples\)",
+        r"manifest says \(batch, 2 channels, 252 samples\)",
     ),
     (
         "manifest: wrong class count",

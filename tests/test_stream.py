@@ -82,6 +82,22 @@ def test_ec57_scores_a_holter_style_record_at_128_hz_with_unnamed_channels(tmp_p
         ec57_record(clf, "h1", tmp_path, channel="V5")
 
 
+
+def test_ec57_cli_scores_every_annotated_record_of_a_folder(tmp_path, demo_record, capsys):
+    from edge_ecg.cli import main
+    from edge_ecg.data.records import write_wfdb
+
+    for name, fs in (("a250", 250.0), ("b500", 500.0)):
+        write_wfdb(demo_record, tmp_path, fs_hz=fs, name=name, seconds=40.0)
+    (tmp_path / "b500.atr").rename(tmp_path / "b500.atx")  # not annotated the EC57 way: left out
+    assert main(["ec57", "--data", str(tmp_path)]) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line[:1].isalnum()]
+    assert "a250" in rows and "b500" not in rows and "gross" in rows
+    (tmp_path / "a250.atr").unlink()
+    assert main(["ec57", "--data", str(tmp_path)]) == 2
+    assert "no record there has both a .hea header and .atr annotations" in capsys.readouterr().err
+
+
 def _push_all(sc, counts, chunk=36, skip=None, lead_off=None):
     out = []
     n = len(counts)

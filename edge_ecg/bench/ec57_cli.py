@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from edge_ecg.runtime.stream_cli import add_model_arguments
 
     add_model_arguments(p)
-    p.add_argument("--records", default="DS2", help="comma-separated record names, or the MIT-BIH splits DS1 / DS2 (default DS2)")
+    p.add_argument("--records", help="comma-separated record names, or the MIT-BIH splits DS1 / DS2 (default: DS2 of "
+                                     "the shared MIT-BIH; with --data, every record there that has .atr annotations)")
     p.add_argument("--data", help="folder of WFDB records with .atr beat annotations, any rate (default: the shared MIT-BIH folder)")
     p.add_argument("--channel", help="the records' channel that feeds the model's lead, when its name does not say "
                                      "so (default: by name; MLII counts as II, an unnamed ECG/ECG1 channel as II)")
@@ -22,12 +24,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edge_ecg.bench.ec57 import ec57_record, format_ec57
     from edge_ecg.data.mitdb import SPLITS
+    from edge_ecg.errors import ConfigError
     from edge_ecg.paths import shared_data_dir
     from edge_ecg.runtime.stream_cli import classifier_from_args
 
     clf = classifier_from_args(args)
-    records = SPLITS.get(args.records) or tuple(r for r in args.records.split(",") if r)
     data = args.data or str(shared_data_dir() / "mitdb")
+    if args.records:
+        records = SPLITS.get(args.records) or tuple(r for r in args.records.split(",") if r)
+    elif args.data:
+        records = tuple(sorted(p.stem for p in Path(data).glob("*.atr") if p.with_suffix(".hea").is_file()))
+        if not records:
+            raise ConfigError(f"--data {data}: no record there has both a .hea header and .atr annotations")
+    else:
+        records = SPLITS["DS2"]
     results = []
     for name in records:
         r = ec57_record(clf, name, data, speed=args.speed, channel=args.channel)

@@ -31,10 +31,18 @@ INPUT_KINDS = ("beat", "window")
 
 @dataclass(frozen=True)
 class BeatInput:
-    """A window cut around each detected R peak: ``before_s`` before it, ``after_s`` after."""
+    """A window cut around each detected R peak: ``before_s`` before it, ``after_s`` after.
+    ``template_beats`` > 0: each lead's window comes with the median of that lead's previous
+    ``template_beats`` windows (:mod:`edge_ecg.signal.template`) as an extra channel, after all
+    the leads."""
 
     before_s: float
     after_s: float
+    template_beats: int = 0
+
+    def __post_init__(self):
+        if not (isinstance(self.template_beats, int) and self.template_beats >= 0):
+            raise ManifestError(f"input.beat.template_beats must be an int >= 0, got {self.template_beats!r}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,16 @@ class InputSpec:
     rr: dict[str, Any] | None = None  # RRConfig fields when the side input holds RR features
     ecg_tensor: str = "ecg"
     side_tensor: str | None = None
+
+    @property
+    def template_beats(self) -> int:
+        return self.beat.template_beats if self.kind == "beat" and self.beat is not None else 0
+
+    @property
+    def channels(self) -> int:
+        """Channels of the ECG tensor: the leads, then one template per lead when the beat
+        input carries templates."""
+        return len(self.leads) * (2 if self.template_beats else 1)
 
 
 @dataclass(frozen=True)

@@ -264,7 +264,7 @@ def ds2_windows(spec, *, limit: int | None = None, records: tuple[str, ...] | No
     if limit and limit < n:
         idx = np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
     x, side, y = ds.batch(idx) if len(idx) else (None, None, None)
-    x = x.numpy() if x is not None else np.zeros((0, len(spec.leads), spec.length), np.float32)
+    x = x.numpy() if x is not None else np.zeros((0, spec.channels, spec.length), np.float32)
     side = side.numpy() if side is not None else None
     y = y.numpy() if y is not None else np.zeros(0, np.int64)
     return x, side, y, list(task.provenance.get("records", []))

@@ -52,7 +52,7 @@ class Classifier:
 
     def _check_tensors(self) -> None:
         spec = self.manifest.input
-        want = {spec.ecg_tensor: (len(spec.leads), spec.length)}
+        want = {spec.ecg_tensor: (spec.channels, spec.length)}
         if spec.side_tensor:
             want[spec.side_tensor] = None  # width checked by the model; the runtime encodes it
         by_name = {}
@@ -68,7 +68,7 @@ class Classifier:
         tail = tuple(ecg.shape[-2:])
         if tail != want[spec.ecg_tensor]:
             raise ManifestError(
-                f"model input {ecg.name!r} has shape {ecg.shape}, manifest says (batch, {len(spec.leads)} leads, "
+                f"model input {ecg.name!r} has shape {ecg.shape}, manifest says (batch, {spec.channels} channels, "
                 f"{spec.length} samples)"
             )
         out = self.backend.outputs[0]
@@ -79,8 +79,8 @@ class Classifier:
     def logits(self, x: np.ndarray, side: np.ndarray | None = None) -> np.ndarray:
         spec = self.manifest.input
         x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 3 or x.shape[1:] != (len(spec.leads), spec.length):
-            raise SignalError(f"input shape {x.shape}: expected (batch, {len(spec.leads)}, {spec.length})")
+        if x.ndim != 3 or x.shape[1:] != (spec.channels, spec.length):
+            raise SignalError(f"input shape {x.shape}: expected (batch, {spec.channels}, {spec.length})")
         if not np.all(np.isfinite(x)):
             raise SignalError("input holds NaN or inf samples")
         feeds = {spec.ecg_tensor: x}

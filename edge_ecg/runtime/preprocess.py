@@ -3,6 +3,7 @@ runtime so that the model sees on the device exactly what it saw in training."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -46,4 +47,17 @@ def load_beats_for(spec: InputSpec, records, data_dir, *, margin_s: float = 0.0,
     )
     side = (encode_side(rr=beats.rr, spec=SideSpec(spec.side_groups)) if spec.side_groups
             else np.zeros((len(beats), 0), np.float32))
+    if spec.template_beats:
+        beats = dataclasses.replace(beats, x=with_templates(beats.x, spec, beats.record))
     return beats, side
+
+
+def with_templates(windows_uv: np.ndarray, spec: InputSpec, segment: np.ndarray | None = None) -> np.ndarray:
+    """``(n, leads, length)`` beat windows in time order → ``(n, 2 * leads, length)``: each
+    lead's running template (:func:`edge_ecg.signal.template.template_windows`, restarted where
+    ``segment`` changes) appended after the leads, when ``spec`` asks for templates."""
+    if not spec.template_beats:
+        return windows_uv
+    from edge_ecg.signal.template import template_windows
+
+    return np.concatenate([windows_uv, template_windows(windows_uv, spec.template_beats, segment)], axis=1)

@@ -33,6 +33,7 @@ from edge_ecg.signal.qrs import StreamingQRSDetector
 from edge_ecg.signal.quality import assess
 from edge_ecg.signal.resample import StreamingResampler
 from edge_ecg.signal.rr import RRConfig, RRTracker
+from edge_ecg.signal.template import BeatTemplate
 
 UNREADABLE = "unreadable"
 
@@ -222,6 +223,7 @@ class StreamClassifier:
         if self.spec.kind == "beat":
             self.qrs = StreamingQRSDetector(self.fs)
             self.rr = RRTracker(self.fs, self.rr_config)
+            self.template = BeatTemplate(self.spec.template_beats) if self.spec.template_beats else None
             self.pending: deque[tuple[int, list[float] | None]] = deque()  # (R model index, rr)
             self.waiting_r: int | None = None
         else:
@@ -388,6 +390,11 @@ class StreamClassifier:
         return self.buf[pos].T[None]  # (1, leads, length)
 
     def _classify(self, m: int, start: int, rr: np.ndarray | None, t_arr: float, kind: str = "beat") -> StreamResult:
+        template = None
+        if kind == "beat" and self.template is not None and start >= self.m_end - self.cap:
+            # every detected beat joins the running template, readable or not, as offline: before
+            # the segment start the ring buffer holds the zeros an offline window is padded with
+            template = self.template.next(self._cut(start)[0])
         reason = self._window_reason(start, start + self.spec.length)
         w = self._cut(start) if reason is None else None
         if w is not None and float(w.std(axis=2).min()) < self.gate.flat_uv:
@@ -402,6 +409,8 @@ class StreamClassifier:
                 reason = self._quality_reason(ctx, stop)
         if reason is not None:
             return self._unreadable(m, reason, t_arr, kind)
+        if template is not None:
+            w = np.concatenate([w, template[None]], axis=1)
         x = model_inputs(w, self.spec)
         side = None
         if self.side_spec is not None:

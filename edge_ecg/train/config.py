@@ -48,6 +48,12 @@ class TrainConfig:
     between their predicted distributions is added. The runtime centres a window on its own QRS
     detector's R peak, which sits a few samples from where a database's annotator put it; this
     term teaches the model to give the same label wherever within that range the window starts.
+
+    Patient template (``template_beats`` > 0, beat tasks): each beat window comes with the median
+    of the same record's previous ``template_beats`` windows as an extra input channel
+    (:mod:`edge_ecg.signal.template`), which the runtime keeps the same way; the model can then
+    judge a beat against the wearer's own usual beat. Jitter moves the beat, not the template;
+    noise is added to the beat only.
     """
 
     task: str = "mitdb_beats"
@@ -80,6 +86,7 @@ class TrainConfig:
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
     consistency_weight: float = 0.0
+    template_beats: int = 0
     seed: int = 0
     num_threads: int = 0  # 0: all cores
     max_train: int = 0  # 0: no cap (tests use a cap)
@@ -113,6 +120,8 @@ class TrainConfig:
             raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature!r}")
         if not (self.consistency_weight >= 0 and math.isfinite(self.consistency_weight)):
             raise ConfigError(f"consistency_weight must be a finite number >= 0, got {self.consistency_weight!r}")
+        if self.template_beats < 0:
+            raise ConfigError(f"template_beats must be >= 0 (0: none), got {self.template_beats!r}")
         if self.jitter_s < 0:
             raise ConfigError(f"jitter_s must be >= 0 s, got {self.jitter_s!r}")
 

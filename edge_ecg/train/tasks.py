@@ -144,7 +144,7 @@ def mitdb_beats(cfg: TrainConfig) -> TaskData:
         length=BeatWindowConfig(cfg.before_s, cfg.after_s).length(cfg.fs_hz),
         filter=filter_config(cfg),
         norm=cfg.norm,
-        beat=BeatInput(before_s=cfg.before_s, after_s=cfg.after_s),
+        beat=BeatInput(before_s=cfg.before_s, after_s=cfg.after_s, template_beats=cfg.template_beats),
         side_groups=RR_SPEC.groups,
         rr=RRConfig().__dict__,
         side_tensor="side",

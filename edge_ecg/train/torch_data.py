@@ -59,10 +59,16 @@ class WindowDataset(Dataset):
             offsets = rng.integers(0, 2 * self.margin + 1, size=idx.size)
         else:
             offsets = np.full(idx.size, self.margin)
-        cols = offsets[:, None] + np.arange(self.length)[None, :]
-        windows = self.split.x[idx[:, None, None], np.arange(self.split.x.shape[1])[None, :, None], cols[:, None, :]]
+        n_leads = len(self.spec.leads)
+        # the jitter stands for the detector's error on this beat: it moves the beat, not the
+        # running template (a median over many beats), which stays centred
+        channel_offsets = np.repeat(offsets[:, None], self.split.x.shape[1], axis=1)
+        channel_offsets[:, n_leads:] = self.margin
+        cols = channel_offsets[:, :, None] + np.arange(self.length)[None, None, :]
+        windows = self.split.x[idx[:, None, None], np.arange(self.split.x.shape[1])[None, :, None], cols]
         if self.noise is not None and rng is not None:
-            windows = self.noise(windows, rng)
+            # noise on the beat only: the template's median over beats averages most of it away
+            windows = np.concatenate([self.noise(windows[:, :n_leads], rng), windows[:, n_leads:]], axis=1)
         x = model_inputs(windows, self.spec)
         side = self.split.side[idx] if self.split.side.shape[1] else None
         y = torch.from_numpy(np.asarray(self.split.y[idx]))

@@ -1,0 +1,66 @@
+"""The patient's running beat template: the element-wise median of the previous beat windows.
+
+A beat classifier trained on other patients judges a beat's shape against what it learnt a normal
+beat looks like; a wearer whose normal beats look unusual (an inverted hand-held lead, a bundle
+branch block, another electrode position) then gets false ventricular calls. Given next to each
+beat the median of the same wearer's previous ``n_beats`` windows, the model can judge the beat
+against that wearer's own usual beat instead. The median, not the mean, so that isolated ectopic
+beats do not shape the template.
+
+Causal and per segment: the template of a beat is built from beats before it only, and starts
+empty (zeros) at the start of a record or after a gap, exactly as the runtime sees it.
+:func:`template_windows` runs the same :class:`BeatTemplate` over a record's windows offline.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from edge_ecg.errors import ConfigError, SignalError
+
+
+class BeatTemplate:
+    """Median of the last ``n_beats`` windows pushed, per lead and sample."""
+
+    def __init__(self, n_beats: int):
+        if not (isinstance(n_beats, int) and n_beats >= 1):
+            raise ConfigError(f"template n_beats must be an int >= 1, got {n_beats!r}")
+        self.n_beats = n_beats
+        self._last: deque[np.ndarray] = deque(maxlen=n_beats)
+
+    def reset(self) -> None:
+        """Forget every beat (a new segment: record start, or after a gap)."""
+        self._last.clear()
+
+    def next(self, window: np.ndarray) -> np.ndarray:
+        """The template for ``window`` (``(leads, length)`` µV), built from the windows pushed
+        before it (zeros when there are none); then ``window`` joins the history."""
+        w = np.asarray(window, dtype=np.float64)
+        if w.ndim != 2:
+            raise SignalError(f"a beat window is (leads, length), got shape {w.shape}")
+        if self._last and self._last[0].shape != w.shape:
+            raise SignalError(f"beat window shape {w.shape} differs from the template's {self._last[0].shape}")
+        out = np.median(np.stack(self._last), axis=0) if self._last else np.zeros_like(w)
+        self._last.append(w.copy())
+        return out
+
+
+def template_windows(windows: np.ndarray, n_beats: int, segment: np.ndarray | None = None) -> np.ndarray:
+    """Templates of ``windows`` (``(n, leads, length)``, in time order): row ``i`` is the median of
+    the up to ``n_beats`` rows before it in the same ``segment`` (a label per row, e.g. the record
+    name; default one segment). Same dtype and shape as ``windows``."""
+    w = np.asarray(windows)
+    if w.ndim != 3:
+        raise SignalError(f"beat windows are (n, leads, length), got shape {w.shape}")
+    seg = np.zeros(len(w), dtype=np.int64) if segment is None else np.asarray(segment)
+    if seg.shape != (len(w),):
+        raise SignalError(f"segment has shape {seg.shape}, expected ({len(w)},)")
+    tracker = BeatTemplate(n_beats)
+    out = np.empty_like(w)
+    for i in range(len(w)):
+        if i == 0 or seg[i] != seg[i - 1]:
+            tracker.reset()
+        out[i] = tracker.next(w[i])
+    return out
