@@ -1,13 +1,15 @@
-"""Patient template channel: the running median of the previous beats, the same in training, offline
-evaluation and the stream."""
+"""The wearer's beat context (running template channel, lead polarity): the same in training,
+offline evaluation and the stream."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 
 from edge_ecg.errors import ConfigError, ManifestError, SignalError
-from edge_ecg.signal.template import BeatTemplate, template_windows
+from edge_ecg.signal.template import BeatTemplate, Polarity, polarity_signs, template_windows
 
 
 def test_template_is_the_median_of_the_previous_beats_only():
@@ -59,6 +61,35 @@ def test_template_errors_name_the_bad_value():
         BeatInput(0.25, 0.45, template_beats=-1)
 
 
+def test_polarity_follows_the_median_of_the_last_beats_per_lead():
+    p = Polarity(3)
+    np.testing.assert_array_equal(p.next([-5.0, 2.0]), [-1.0, 1.0])
+    np.testing.assert_array_equal(p.next([-4.0, 3.0]), [-1.0, 1.0])
+    np.testing.assert_array_equal(p.next([9.0, -8.0]), [-1.0, 1.0])  # one ectopic beat does not flip it
+    np.testing.assert_array_equal(p.next([8.0, -8.0]), [1.0, -1.0])  # the majority has turned
+    r = np.array([[-1.0], [-2.0], [3.0], [4.0], [-5.0]])
+    np.testing.assert_array_equal(polarity_signs(r, 2, np.array([0, 0, 0, 1, 1]))[:, 0], [-1, -1, 1, 1, -1])
+    with pytest.raises(ConfigError, match="polarity n_beats must be an int >= 1, got 0"):
+        Polarity(0)
+
+
+def test_an_inverted_recording_gives_the_same_model_input_as_the_upright_one():
+    from edge_ecg.deploy.manifest import BeatInput, InputSpec
+    from edge_ecg.runtime.preprocess import with_beat_context
+
+    spec = InputSpec(kind="beat", fs_hz=360.0, leads=("MLII",), length=9,
+                     beat=BeatInput(0.01, 0.015, template_beats=3, polarity_beats=4))
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=(12, 1, 9))
+    w[:, 0, 4] = 10.0 + rng.random(12)  # upright R at column 4
+    w[5, 0, 4] = -12.0  # one beat of the other polarity
+    up = with_beat_context(w, spec, 4)
+    down = with_beat_context(-w, spec, 4)
+    assert up.shape == (12, 2, 9)
+    np.testing.assert_allclose(down[1:], up[1:])  # from the 2nd beat on: the median has seen enough
+    assert up[5, 0, 4] < 0  # the ectopic beat keeps its polarity relative to the wearer's beats
+
+
 def test_training_crops_jitter_the_beat_but_not_its_template():
     pytest.importorskip("torch")
     from edge_ecg.deploy.manifest import BeatInput, InputSpec
@@ -82,9 +113,10 @@ def test_training_crops_jitter_the_beat_but_not_its_template():
     np.testing.assert_array_equal(xb[:, 1], centred)  # the template gets none
 
 
-def test_template_model_stream_equals_offline_front_end(tmp_path):
-    """A tiny model trained with templates, exported to fp32 ONNX: its manifest carries the
-    template, and the stream and the offline front end give the same label to every beat."""
+def test_beat_context_model_stream_equals_offline_front_end(tmp_path):
+    """A tiny model trained with templates and polarity, exported to fp32 ONNX: its manifest
+    carries both, and the stream and the offline front end give the same label to every beat
+    (the demo record, and the same record upside down)."""
     pytest.importorskip("torch")
     from edge_ecg.bench.ec57 import detector_labels, label_agreement, reference_beats
     from edge_ecg.data.records import read_record
@@ -96,16 +128,24 @@ def test_template_model_stream_equals_offline_front_end(tmp_path):
     from edge_ecg.train.trainer import fit
 
     cfg = TrainConfig(model="efficientecg_beat_lite_fusion", train_records=("101", "119", "208"), max_train=600,
-                      epochs=1, batch_size=128, progress=False, num_threads=1, template_beats=4)
+                      epochs=1, batch_size=128, progress=False, num_threads=1, template_beats=4,
+                      polarity_beats=8)
     fit(cfg, tmp_path / "ckpt")
     result = export_target("jetson-onnx", tmp_path / "ckpt", tmp_path / "out", records=("200",), limit=300,
                            command="pytest template", progress=False)
     clf = Classifier(result.files["model_fp32.onnx"])
-    assert clf.manifest.input.template_beats == 4 and clf.manifest.input.channels == 2
-    record = read_record(DEMO_RECORD)
-    session, _ = replay_record(record, clf)
-    beats = [r for r in session.results if r.kind == "beat"]
-    ref_s, ref_c = reference_beats(record)
-    agree, compared = label_agreement(ref_s, ref_c, [r.sample for r in beats], [r.label for r in beats],
-                                      *detector_labels(clf, record), record.fs_hz)
-    assert compared > 200 and agree == compared
+    spec = clf.manifest.input
+    assert spec.template_beats == 4 and spec.polarity_beats == 8 and spec.channels == 2
+    upright = read_record(DEMO_RECORD)
+    inverted = dataclasses.replace(upright, p_signal=-upright.p_signal, d_signal=-np.asarray(upright.d_signal))
+    labels = []
+    for record in (upright, inverted):
+        session, _ = replay_record(record, clf)
+        beats = [r for r in session.results if r.kind == "beat"]
+        ref_s, ref_c = reference_beats(record)
+        agree, compared = label_agreement(ref_s, ref_c, [r.sample for r in beats], [r.label for r in beats],
+                                          *detector_labels(clf, record), record.fs_hz)
+        assert compared > 200 and agree == compared
+        labels.append({r.sample: r.label for r in beats})
+    same = [labels[0][k] == labels[1][k] for k in labels[0].keys() & labels[1].keys()]
+    assert len(same) > 200 and sum(same) >= 0.95 * len(same)  # the inverted recording reads as the upright one

@@ -34,15 +34,20 @@ class BeatInput:
     """A window cut around each detected R peak: ``before_s`` before it, ``after_s`` after.
     ``template_beats`` > 0: each lead's window comes with the median of that lead's previous
     ``template_beats`` windows (:mod:`edge_ecg.signal.template`) as an extra channel, after all
-    the leads."""
+    the leads. ``polarity_beats`` > 0: each lead's window is flipped when the median value at R
+    of its last ``polarity_beats`` beats is negative (:class:`edge_ecg.signal.template.Polarity`),
+    before any template is taken."""
 
     before_s: float
     after_s: float
     template_beats: int = 0
+    polarity_beats: int = 0
 
     def __post_init__(self):
-        if not (isinstance(self.template_beats, int) and self.template_beats >= 0):
-            raise ManifestError(f"input.beat.template_beats must be an int >= 0, got {self.template_beats!r}")
+        for name in ("template_beats", "polarity_beats"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and v >= 0):
+                raise ManifestError(f"input.beat.{name} must be an int >= 0, got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,10 @@ class InputSpec:
     @property
     def template_beats(self) -> int:
         return self.beat.template_beats if self.kind == "beat" and self.beat is not None else 0
+
+    @property
+    def polarity_beats(self) -> int:
+        return self.beat.polarity_beats if self.kind == "beat" and self.beat is not None else 0
 
     @property
     def channels(self) -> int:

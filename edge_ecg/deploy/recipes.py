@@ -409,6 +409,7 @@ def write_model_card(path: Path, manifest, recipe: Recipe, verification: dict, *
         "## Model",
         f"- task: {m.task}; classes: {', '.join(m.classes)}",
         f"- input: {inp.kind}, {len(inp.leads)} lead(s) {', '.join(inp.leads)}, {inp.length} samples at {inp.fs_hz:g} Hz"
+        + (f", flipped to the polarity of its last {inp.polarity_beats} beats" if inp.polarity_beats else "")
         + (f", each with the median of its previous {inp.template_beats} beats" if inp.template_beats else "")
         + (f" ({inp.beat.before_s:g} s before / {inp.beat.after_s:g} s after the R peak)" if inp.beat else "")
         + f", filter {inp.filter}, normalisation {inp.norm}"

@@ -47,17 +47,23 @@ def load_beats_for(spec: InputSpec, records, data_dir, *, margin_s: float = 0.0,
     )
     side = (encode_side(rr=beats.rr, spec=SideSpec(spec.side_groups)) if spec.side_groups
             else np.zeros((len(beats), 0), np.float32))
-    if spec.template_beats:
-        beats = dataclasses.replace(beats, x=with_templates(beats.x, spec, beats.record))
+    if spec.template_beats or spec.polarity_beats:
+        r_index = int(round((spec.beat.before_s + margin_s) * spec.fs_hz))
+        beats = dataclasses.replace(beats, x=with_beat_context(beats.x, spec, r_index, beats.record))
     return beats, side
 
 
-def with_templates(windows_uv: np.ndarray, spec: InputSpec, segment: np.ndarray | None = None) -> np.ndarray:
-    """``(n, leads, length)`` beat windows in time order → ``(n, 2 * leads, length)``: each
-    lead's running template (:func:`edge_ecg.signal.template.template_windows`, restarted where
-    ``segment`` changes) appended after the leads, when ``spec`` asks for templates."""
-    if not spec.template_beats:
-        return windows_uv
-    from edge_ecg.signal.template import template_windows
+def with_beat_context(windows_uv: np.ndarray, spec: InputSpec, r_index: int,
+                      segment: np.ndarray | None = None) -> np.ndarray:
+    """What ``spec`` asks of the wearer's previous beats (:mod:`edge_ecg.signal.template`), applied
+    to ``(n, leads, length)`` beat windows in time order whose R is at column ``r_index``,
+    restarted where ``segment`` changes: each lead flipped to its usual upright polarity, then
+    its running template appended after the leads (``(n, 2 * leads, length)``)."""
+    from edge_ecg.signal.template import polarity_signs, template_windows
 
-    return np.concatenate([windows_uv, template_windows(windows_uv, spec.template_beats, segment)], axis=1)
+    w = windows_uv
+    if spec.polarity_beats:
+        w = w * polarity_signs(w[:, :, r_index], spec.polarity_beats, segment)[:, :, None].astype(w.dtype)
+    if spec.template_beats:
+        w = np.concatenate([w, template_windows(w, spec.template_beats, segment)], axis=1)
+    return w

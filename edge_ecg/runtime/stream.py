@@ -33,7 +33,7 @@ from edge_ecg.signal.qrs import StreamingQRSDetector
 from edge_ecg.signal.quality import assess
 from edge_ecg.signal.resample import StreamingResampler
 from edge_ecg.signal.rr import RRConfig, RRTracker
-from edge_ecg.signal.template import BeatTemplate
+from edge_ecg.signal.template import BeatTemplate, Polarity
 
 UNREADABLE = "unreadable"
 
@@ -224,6 +224,7 @@ class StreamClassifier:
             self.qrs = StreamingQRSDetector(self.fs)
             self.rr = RRTracker(self.fs, self.rr_config)
             self.template = BeatTemplate(self.spec.template_beats) if self.spec.template_beats else None
+            self.polarity = Polarity(self.spec.polarity_beats) if self.spec.polarity_beats else None
             self.pending: deque[tuple[int, list[float] | None]] = deque()  # (R model index, rr)
             self.waiting_r: int | None = None
         else:
@@ -390,11 +391,16 @@ class StreamClassifier:
         return self.buf[pos].T[None]  # (1, leads, length)
 
     def _classify(self, m: int, start: int, rr: np.ndarray | None, t_arr: float, kind: str = "beat") -> StreamResult:
-        template = None
-        if kind == "beat" and self.template is not None and start >= self.m_end - self.cap:
-            # every detected beat joins the running template, readable or not, as offline: before
+        template = sign = None
+        if kind == "beat" and (self.template is not None or self.polarity is not None) and start >= self.m_end - self.cap:
+            # every detected beat joins the wearer's context, readable or not, as offline: before
             # the segment start the ring buffer holds the zeros an offline window is padded with
-            template = self.template.next(self._cut(start)[0])
+            raw = self._cut(start)[0]
+            if self.polarity is not None:
+                sign = self.polarity.next(raw[:, self._before])[:, None]
+                raw = raw * sign
+            if self.template is not None:
+                template = self.template.next(raw)
         reason = self._window_reason(start, start + self.spec.length)
         w = self._cut(start) if reason is None else None
         if w is not None and float(w.std(axis=2).min()) < self.gate.flat_uv:
@@ -409,6 +415,8 @@ class StreamClassifier:
                 reason = self._quality_reason(ctx, stop)
         if reason is not None:
             return self._unreadable(m, reason, t_arr, kind)
+        if sign is not None:
+            w = w * sign[None]
         if template is not None:
             w = np.concatenate([w, template[None]], axis=1)
         x = model_inputs(w, self.spec)

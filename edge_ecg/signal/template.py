@@ -1,4 +1,6 @@
-"""The patient's running beat template: the element-wise median of the previous beat windows.
+"""Per-wearer beat context: the running beat template, and the lead's polarity.
+
+Template: the element-wise median of the previous beat windows.
 
 A beat classifier trained on other patients judges a beat's shape against what it learnt a normal
 beat looks like; a wearer whose normal beats look unusual (an inverted hand-held lead, a bundle
@@ -10,6 +12,13 @@ beats do not shape the template.
 Causal and per segment: the template of a beat is built from beats before it only, and starts
 empty (zeros) at the start of a record or after a gap, exactly as the runtime sees it.
 :func:`template_windows` runs the same :class:`BeatTemplate` over a record's windows offline.
+
+Polarity: a hand-held device or a chest strap may record the lead the other way round, and a beat
+model trained on upright QRS complexes then calls every inverted normal beat ventricular.
+:class:`Polarity` flips a lead when the median deflection at R of its last ``n_beats`` beats (the
+current one included) is negative, so that the model sees the wearer's usual beats upright
+whichever way the electrodes sit; ectopic beats of the other polarity stay the other polarity
+relative to them. :func:`polarity_signs` is the same offline.
 """
 
 from __future__ import annotations
@@ -63,4 +72,41 @@ def template_windows(windows: np.ndarray, n_beats: int, segment: np.ndarray | No
         if i == 0 or seg[i] != seg[i - 1]:
             tracker.reset()
         out[i] = tracker.next(w[i])
+    return out
+
+
+class Polarity:
+    """Sign (+1 / -1 per lead) that makes the median R deflection of the last ``n_beats`` beats
+    positive."""
+
+    def __init__(self, n_beats: int):
+        if not (isinstance(n_beats, int) and n_beats >= 1):
+            raise ConfigError(f"polarity n_beats must be an int >= 1, got {n_beats!r}")
+        self._last: deque[np.ndarray] = deque(maxlen=n_beats)
+
+    def reset(self) -> None:
+        """Forget every beat (a new segment)."""
+        self._last.clear()
+
+    def next(self, r_uv: np.ndarray) -> np.ndarray:
+        """Push this beat's value at R per lead (µV, filtered); returns the sign per lead."""
+        self._last.append(np.atleast_1d(np.asarray(r_uv, dtype=np.float64)).copy())
+        return np.where(np.median(np.stack(self._last), axis=0) < 0, -1.0, 1.0)
+
+
+def polarity_signs(r_uv: np.ndarray, n_beats: int, segment: np.ndarray | None = None) -> np.ndarray:
+    """Signs ``(n, leads)`` for beats whose values at R are ``r_uv`` ``(n, leads)``, in time
+    order, restarted where ``segment`` changes (as :func:`template_windows`)."""
+    r = np.asarray(r_uv, dtype=np.float64)
+    if r.ndim != 2:
+        raise SignalError(f"R values are (n, leads), got shape {r.shape}")
+    seg = np.zeros(len(r), dtype=np.int64) if segment is None else np.asarray(segment)
+    if seg.shape != (len(r),):
+        raise SignalError(f"segment has shape {seg.shape}, expected ({len(r)},)")
+    tracker = Polarity(n_beats)
+    out = np.empty_like(r)
+    for i in range(len(r)):
+        if i == 0 or seg[i] != seg[i - 1]:
+            tracker.reset()
+        out[i] = tracker.next(r[i])
     return out

@@ -54,6 +54,10 @@ class TrainConfig:
     (:mod:`edge_ecg.signal.template`), which the runtime keeps the same way; the model can then
     judge a beat against the wearer's own usual beat. Jitter moves the beat, not the template;
     noise is added to the beat only.
+
+    Polarity (``polarity_beats`` > 0, beat tasks): each window is flipped when the median value
+    at R of the record's last ``polarity_beats`` beats is negative, in training and at run time
+    alike, so that a device recording the lead the other way round shows the model upright beats.
     """
 
     task: str = "mitdb_beats"
@@ -87,6 +91,7 @@ class TrainConfig:
     distill_temperature: float = 2.0
     consistency_weight: float = 0.0
     template_beats: int = 0
+    polarity_beats: int = 0
     seed: int = 0
     num_threads: int = 0  # 0: all cores
     max_train: int = 0  # 0: no cap (tests use a cap)
@@ -120,8 +125,9 @@ class TrainConfig:
             raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature!r}")
         if not (self.consistency_weight >= 0 and math.isfinite(self.consistency_weight)):
             raise ConfigError(f"consistency_weight must be a finite number >= 0, got {self.consistency_weight!r}")
-        if self.template_beats < 0:
-            raise ConfigError(f"template_beats must be >= 0 (0: none), got {self.template_beats!r}")
+        for name in ("template_beats", "polarity_beats"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 (0: off), got {getattr(self, name)!r}")
         if self.jitter_s < 0:
             raise ConfigError(f"jitter_s must be >= 0 s, got {self.jitter_s!r}")
 
