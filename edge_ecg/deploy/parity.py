@@ -372,7 +372,7 @@ def verify_model(
     :class:`~edge_ecg.deploy.recipes.Recipe`) gives thresholds and op rules; default: the recipe
     named in the manifest, if any. ``cache`` (a dict shared between calls) keeps the DS2 windows
     and torch reference logits when several files of one export are verified."""
-    from edge_ecg.deploy.manifest import ONNX_METADATA_KEY, load_manifest
+    from edge_ecg.deploy.manifest import ONNX_METADATA_KEY, load_manifest, verify_file
     from edge_ecg.deploy.opcheck import check_file
     from edge_ecg.deploy.recipes import RECIPES_DIR, Recipe, Thresholds, load_recipe
     from edge_ecg.runtime.classifier import Classifier
@@ -380,6 +380,9 @@ def verify_model(
     t0 = time.perf_counter()
     path = Path(path)
     manifest = load_manifest(path)
+    # the bytes first: a corrupted file is refused as corrupted, whatever byte went wrong and
+    # before any parser reads it
+    verify_file(path, manifest)
     if check_embedded:
         check_embedded_manifest(path, manifest, ONNX_METADATA_KEY)
     if recipe is None:
