@@ -28,22 +28,9 @@ from edge_ecg.data.cinc import read_cinc2017_reference  # noqa: E402
 from edge_ecg.data.records import read_record  # noqa: E402
 from edge_ecg.paths import shared_data_dir  # noqa: E402
 from edge_ecg.runtime.classifier import Classifier  # noqa: E402
-from edge_ecg.runtime.stream import UNREADABLE, GateConfig, StreamClassifier  # noqa: E402
+from edge_ecg.runtime.stream import UNREADABLE, GateConfig, stream_record  # noqa: E402
 
 RHYTHMS = {"N": "normal rhythm", "A": "atrial fibrillation", "O": "other rhythm", "~": "too noisy"}
-
-
-def stream_record(clf: Classifier, rec, gate: GateConfig = GateConfig(), chunk_s: float = 1.0) -> list:  # noqa: B008 (frozen)
-    """Every beat result of ``rec`` pushed through a fresh :class:`StreamClassifier`."""
-    sc = StreamClassifier(clf, fs_hz=rec.fs_hz, lead_names=rec.lead_names, uv_per_count=rec.uv_per_count(),
-                          baseline_counts=rec.baseline, gate=gate)
-    counts = np.asarray(rec.d_signal)
-    step = max(1, int(chunk_s * rec.fs_hz))
-    out = []
-    for i in range(0, len(counts), step):
-        out += sc.push(i, counts[i : i + step])
-    out += sc.finish()
-    return [r for r in out if r.kind == "beat"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         rec = read_record(folder / name)
         rates.add(rec.fs_hz)
         leads.add(rec.lead_names[0])
-        beats = stream_record(clf, rec, GateConfig(beat_context_s=args.beat_context))
+        beats = [r for r in stream_record(clf, rec, gate=GateConfig(beat_context_s=args.beat_context)) if r.kind == "beat"]
         row = rows[labels[name]]
         row["records"] += 1
         seconds = rec.n_samples / rec.fs_hz

@@ -98,6 +98,15 @@ def test_ec57_cli_scores_every_annotated_record_of_a_folder(tmp_path, demo_recor
     assert "no record there has both a .hea header and .atr annotations" in capsys.readouterr().err
 
 
+def test_stream_record_in_chunks_equals_the_offline_front_end(clf, demo_record):
+    from edge_ecg.runtime.stream import stream_record
+
+    beats = [r for r in stream_record(clf, demo_record, chunk_s=0.37) if r.kind == "beat" and r.quality == "ok"]
+    det_s, det_l = detector_labels(clf, demo_record)
+    offline = dict(zip(det_s.tolist(), det_l, strict=True))
+    assert len(beats) > 200 and all(offline[r.sample] == r.label for r in beats)
+
+
 def _push_all(sc, counts, chunk=36, skip=None, lead_off=None):
     out = []
     n = len(counts)

@@ -97,7 +97,7 @@ class StreamSource:
 
     @classmethod
     def from_record(cls, record, description: str | None = None) -> StreamSource:
-        from edge_ecg.bench.latency import record_counts
+        from edge_ecg.runtime.stream import record_counts
 
         counts, upc, base = record_counts(record)
         return cls(np.rint(counts).astype(np.int32), float(record.fs_hz), tuple(record.lead_names), upc,

@@ -245,15 +245,6 @@ class _WindowRecorder:
         return np.full((x.shape[0], len(self.classes)), 1.0 / len(self.classes))
 
 
-def record_counts(record) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(counts (n, C), uv_per_count (C,), baseline_counts (C,))`` of a record; a record with
-    physical values only is passed as µV with 1 µV per count."""
-    if record.d_signal is not None:
-        return np.asarray(record.d_signal), record.uv_per_count(), np.asarray(record.baseline, dtype=np.float64)
-    uv = np.nan_to_num(record.signal_uv(), nan=0.0)
-    return uv, np.ones(record.n_leads), np.zeros(record.n_leads)
-
-
 def default_record_for(spec) -> Path:
     """The bundled MIT-BIH excerpt when it has the model's leads, else a CinC 2021 12-lead record
     from the shared data folder; :class:`ConfigError` asking for ``--record`` otherwise."""
@@ -277,7 +268,7 @@ def default_record_for(spec) -> Path:
 def real_windows(manifest, record, *, max_windows: int = 512, min_duration_s: float = 60.0) -> WindowSet:
     """The windows the runtime would classify on ``record``: the record, looped to at least
     ``min_duration_s``, is pushed second by second through a :class:`StreamClassifier`."""
-    from edge_ecg.runtime.stream import StreamClassifier
+    from edge_ecg.runtime.stream import StreamClassifier, record_counts
 
     rec = _WindowRecorder(manifest)
     counts, uv_per_count, baseline = record_counts(record)

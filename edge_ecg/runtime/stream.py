@@ -451,3 +451,26 @@ class StreamClassifier:
             self.next_window += self.hop
             out.append(self._classify(start, start, None, t_arr, kind="window"))
         return out
+
+
+def record_counts(record) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(counts (n, C), uv_per_count (C,), baseline_counts (C,))`` of a record as a device would
+    send it; a record with physical values only is passed as µV with 1 µV per count."""
+    if record.d_signal is not None:
+        return np.asarray(record.d_signal), record.uv_per_count(), np.asarray(record.baseline, dtype=np.float64)
+    uv = np.nan_to_num(record.signal_uv(), nan=0.0)
+    return uv, np.ones(record.n_leads), np.zeros(record.n_leads)
+
+
+def stream_record(classifier: Classifier, record, *, chunk_s: float = 1.0, **kwargs) -> list[StreamResult]:
+    """Every result of ``record`` pushed chunk by chunk (``chunk_s`` of signal each) through a
+    fresh :class:`StreamClassifier` configured from the record's header (``kwargs``: its other
+    arguments: ``gate``, ``channels``, ``age``, ...), without transport."""
+    counts, uv_per_count, baseline = record_counts(record)
+    sc = StreamClassifier(classifier, fs_hz=record.fs_hz, lead_names=record.lead_names, uv_per_count=uv_per_count,
+                          baseline_counts=baseline, **kwargs)
+    step = max(1, int(round(chunk_s * record.fs_hz)))
+    out = []
+    for i in range(0, len(counts), step):
+        out += sc.push(i, counts[i : i + step])
+    return out + sc.finish()
