@@ -250,6 +250,23 @@ def test_corrupted_file_is_refused(bundle, tmp_path):
         assert main(["verify", str(d / name)]) == 2
 
 
+def test_bundled_files_carry_the_manifest_beside_them():
+    """The shipped files were exported before fields with defaults joined the schema: they still
+    match their model.json, and an edited model.json still does not."""
+    import dataclasses
+
+    from edge_ecg.deploy.parity import check_embedded_manifest
+    from edge_ecg.runtime.classifier import DEFAULT_MODEL_DIR
+
+    manifest = load_manifest(DEFAULT_MODEL_DIR / "model_int8.onnx")
+    for name in ("model_int8.onnx", "model_int8.tflite"):
+        check_embedded_manifest(DEFAULT_MODEL_DIR / name, manifest, ONNX_METADATA_KEY)
+        edited = dataclasses.replace(manifest, input=dataclasses.replace(
+            manifest.input, beat=dataclasses.replace(manifest.input.beat, polarity_beats=16)))
+        with pytest.raises(ManifestError, match=r"differs from model.json \(keys \['input'\]\)"):
+            check_embedded_manifest(DEFAULT_MODEL_DIR / name, edited, ONNX_METADATA_KEY)
+
+
 def test_manifest_mismatch_is_refused(bundle, tmp_path):
     from edge_ecg.deploy.parity import verify_model
     from edge_ecg.runtime.classifier import Classifier

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_ecg.deploy.manifest import Manifest
 from edge_ecg.errors import ManifestError
 
 SQNR_WINDOWS = 256
@@ -492,9 +493,14 @@ def check_embedded_manifest(path: Path, manifest, key: str) -> None:
     if text is None:
         raise ManifestError(f"{path.name} carries no embedded manifest ({key}); it was not exported by edge-ecg export")
     try:
-        embedded = json.loads(text)
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path.name}: embedded manifest is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{path.name}: embedded manifest is not a JSON object")
+    # compared as parsed, defaults filled in: a field added to the schema after the file was
+    # exported (at its default) is no mismatch
+    embedded = json.loads(Manifest.from_dict(raw).to_json(with_files=False))
     mine = json.loads(manifest.to_json(with_files=False))
     if embedded != mine:
         diff = sorted(k for k in set(embedded) | set(mine) if embedded.get(k) != mine.get(k))
