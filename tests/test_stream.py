@@ -202,6 +202,17 @@ def test_device_mismatch_is_refused_at_start(clf, demo_record):
         sc.push(0, np.full((10, 2), np.nan))
 
 
+def test_channels_pick_the_device_channels_that_feed_the_model(clf):
+    from edge_ecg.runtime.stream import match_leads
+
+    assert match_leads(("MLII",), ("ECG1", "ECG2")) == [0]  # unnamed: the first is lead II
+    assert match_leads(("MLII",), ("ECG1", "ECG2"), ("ecg2",)) == [1]
+    assert StreamClassifier(clf, fs_hz=250.0, lead_names=("V1", "X"), uv_per_count=(1.0, 2.5),
+                            channels=("X",)).uv_per_count.tolist() == [2.5]
+    with pytest.raises(ConfigError, match=r"channels \['A', 'B'\]: the model takes 1 lead\(s\) \['MLII'\]"):
+        match_leads(("MLII",), ("A", "B"), ("A", "B"))
+
+
 def test_other_sampling_rates_are_resampled(clf, demo_record):
     from edge_ecg.signal.resample import resample_stream
 
