@@ -63,16 +63,7 @@ def template_windows(windows: np.ndarray, n_beats: int, segment: np.ndarray | No
     w = np.asarray(windows)
     if w.ndim != 3:
         raise SignalError(f"beat windows are (n, leads, length), got shape {w.shape}")
-    seg = np.zeros(len(w), dtype=np.int64) if segment is None else np.asarray(segment)
-    if seg.shape != (len(w),):
-        raise SignalError(f"segment has shape {seg.shape}, expected ({len(w)},)")
-    tracker = BeatTemplate(n_beats)
-    out = np.empty_like(w)
-    for i in range(len(w)):
-        if i == 0 or seg[i] != seg[i - 1]:
-            tracker.reset()
-        out[i] = tracker.next(w[i])
-    return out
+    return _per_segment(BeatTemplate(n_beats), w, segment)
 
 
 class Polarity:
@@ -100,13 +91,18 @@ def polarity_signs(r_uv: np.ndarray, n_beats: int, segment: np.ndarray | None = 
     r = np.asarray(r_uv, dtype=np.float64)
     if r.ndim != 2:
         raise SignalError(f"R values are (n, leads), got shape {r.shape}")
-    seg = np.zeros(len(r), dtype=np.int64) if segment is None else np.asarray(segment)
-    if seg.shape != (len(r),):
-        raise SignalError(f"segment has shape {seg.shape}, expected ({len(r)},)")
-    tracker = Polarity(n_beats)
-    out = np.empty_like(r)
-    for i in range(len(r)):
+    return _per_segment(Polarity(n_beats), r, segment)
+
+
+def _per_segment(tracker, rows: np.ndarray, segment: np.ndarray | None) -> np.ndarray:
+    """``tracker.next`` over ``rows`` in order, reset where ``segment`` changes; the outputs
+    stacked like ``rows``."""
+    seg = np.zeros(len(rows), dtype=np.int64) if segment is None else np.asarray(segment)
+    if seg.shape != (len(rows),):
+        raise SignalError(f"segment has shape {seg.shape}, expected ({len(rows)},)")
+    out = np.empty_like(rows)
+    for i in range(len(rows)):
         if i == 0 or seg[i] != seg[i - 1]:
             tracker.reset()
-        out[i] = tracker.next(r[i])
+        out[i] = tracker.next(rows[i])
     return out
