@@ -190,6 +190,14 @@ def test_beat_context_gate_turns_beats_in_electrode_motion_noise_unreadable(clf)
     assert gated > 0.5 * len(beats)
     with pytest.raises(ConfigError, match="beat_context_s"):
         GateConfig(beat_context_s=0.2)
+    # a beat like its neighbours is labelled even in a failing context: fewer unreadable, but
+    # the artefacts (unlike one another) still mostly are
+    rescued, beats = unreadable_share(GateConfig(beat_context_s=5.0, beat_context_corr=0.5), noisy)
+    assert 0.3 < rescued < on, (rescued, on)
+    with pytest.raises(ConfigError, match="beat_context_corr needs beat_context_s"):
+        GateConfig(beat_context_corr=0.5)
+    with pytest.raises(ConfigError, match=r"correlation in \[-1, 1\], got 1.5"):
+        GateConfig(beat_context_s=5.0, beat_context_corr=1.5)
 
 
 def test_device_mismatch_is_refused_at_start(clf, demo_record):

@@ -36,6 +36,7 @@ from edge_ecg.signal.rr import RRConfig, RRTracker
 from edge_ecg.signal.template import BeatTemplate, Polarity
 
 UNREADABLE = "unreadable"
+GATE_TEMPLATE_BEATS = 8  # beats in the template GateConfig.beat_context_corr compares a beat with
 
 
 class LatencyWindow:
@@ -109,16 +110,26 @@ class GateConfig:
     (:func:`edge_ecg.signal.quality.assess`) of the last ``beat_context_s`` seconds up to the end
     of its window pass: a 0.7 s beat window is too short to tell electrode-motion noise from ECG,
     a few seconds around it are not (``None``: beats are not quality-checked).
+    ``beat_context_corr`` (with ``beat_context_s``): a beat whose context fails is labelled all
+    the same when its window correlates at least this much (Pearson) with the median of the
+    last :data:`GATE_TEMPLATE_BEATS` beat windows: a run of ectopic beats is alike beat to beat
+    (and fails the indices much as noise does), noise artefacts are not.
     """
 
     flat_uv: float = 10.0
     saturation_margin: int = 2
     settle_s: float = 2.0
     beat_context_s: float | None = None
+    beat_context_corr: float | None = None
 
     def __post_init__(self):
         if self.beat_context_s is not None and not (math.isfinite(self.beat_context_s) and self.beat_context_s >= 1.0):
             raise ConfigError(f"beat_context_s must be >= 1 s (or None), got {self.beat_context_s!r}")
+        if self.beat_context_corr is not None:
+            if self.beat_context_s is None:
+                raise ConfigError("beat_context_corr needs beat_context_s: it rescues beats the context gate rejects")
+            if not -1.0 <= self.beat_context_corr <= 1.0:
+                raise ConfigError(f"beat_context_corr must be a correlation in [-1, 1], got {self.beat_context_corr!r}")
 
 
 def match_leads(wanted: tuple[str, ...], available: tuple[str, ...],
@@ -225,6 +236,7 @@ class StreamClassifier:
             self.rr = RRTracker(self.fs, self.rr_config)
             self.template = BeatTemplate(self.spec.template_beats) if self.spec.template_beats else None
             self.polarity = Polarity(self.spec.polarity_beats) if self.spec.polarity_beats else None
+            self.gate_template = BeatTemplate(GATE_TEMPLATE_BEATS) if self.gate.beat_context_corr is not None else None
             self.pending: deque[tuple[int, list[float] | None]] = deque()  # (R model index, rr)
             self.waiting_r: int | None = None
         else:
@@ -391,11 +403,14 @@ class StreamClassifier:
         return self.buf[pos].T[None]  # (1, leads, length)
 
     def _classify(self, m: int, start: int, rr: np.ndarray | None, t_arr: float, kind: str = "beat") -> StreamResult:
-        template = sign = None
-        if kind == "beat" and (self.template is not None or self.polarity is not None) and start >= self.m_end - self.cap:
+        template = sign = neighbours = None
+        if kind == "beat" and start >= self.m_end - self.cap and (
+                self.template is not None or self.polarity is not None or self.gate_template is not None):
             # every detected beat joins the wearer's context, readable or not, as offline: before
             # the segment start the ring buffer holds the zeros an offline window is padded with
             raw = self._cut(start)[0]
+            if self.gate_template is not None:
+                neighbours = self.gate_template.next(raw)
             if self.polarity is not None:
                 sign = self.polarity.next(raw[:, self._before])[:, None]
                 raw = raw * sign
@@ -413,6 +428,8 @@ class StreamClassifier:
                 # a beat window is too short for the quality indices: judge the seconds before it
                 ctx = max(stop - int(round(self.gate.beat_context_s * self.fs)), self.settle_until, self.m_end - self.cap)
                 reason = self._quality_reason(ctx, stop)
+                if reason is not None and neighbours is not None and _correlation(w[0], neighbours) >= self.gate.beat_context_corr:
+                    reason = None
         if reason is not None:
             return self._unreadable(m, reason, t_arr, kind)
         if sign is not None:
@@ -451,6 +468,14 @@ class StreamClassifier:
             self.next_window += self.hop
             out.append(self._classify(start, start, None, t_arr, kind="window"))
         return out
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two windows over all leads (0 when either is constant)."""
+    a = a.ravel() - a.mean()
+    b = b.ravel() - b.mean()
+    den = float(np.sqrt((a @ a) * (b @ b)))
+    return float(a @ b) / den if den > 0 else 0.0
 
 
 def record_counts(record) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

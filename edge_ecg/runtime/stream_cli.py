@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beat-context", type=float, metavar="S",
                    help="label a beat only if the quality indices of the last S seconds pass "
                         "(rejects beats in electrode-motion noise; off by default, see README)")
+    p.add_argument("--beat-context-corr", type=float, metavar="C",
+                   help="with --beat-context: still label a beat whose window correlates >= C with the median "
+                        "of the last 8 beats (keeps runs of ectopic beats; see README)")
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         sinks.append(JsonlSink(args.jsonl))
     if args.plot:
         sinks.append(PlotSink(args.fs or clf.manifest.input.fs_hz))
-    session = StreamSession(clf, sinks=sinks, age=args.age, sex=args.sex, gate=GateConfig(beat_context_s=args.beat_context),
+    session = StreamSession(clf, sinks=sinks, age=args.age, sex=args.sex, gate=GateConfig(beat_context_s=args.beat_context, beat_context_corr=args.beat_context_corr),
                             channels=tuple(args.channels.split(",")) if args.channels else None)
     source = SerialSource(args.port, make_decoder(args, clf), SourceConfig(baudrate=args.baud))
     stop = threading.Event()
