@@ -403,12 +403,13 @@ class StreamClassifier:
         return self.buf[pos].T[None]  # (1, leads, length)
 
     def _classify(self, m: int, start: int, rr: np.ndarray | None, t_arr: float, kind: str = "beat") -> StreamResult:
-        template = sign = neighbours = None
+        template = sign = neighbours = cut = None
         if kind == "beat" and start >= self.m_end - self.cap and (
                 self.template is not None or self.polarity is not None or self.gate_template is not None):
             # every detected beat joins the wearer's context, readable or not, as offline: before
             # the segment start the ring buffer holds the zeros an offline window is padded with
-            raw = self._cut(start)[0]
+            cut = self._cut(start)
+            raw = cut[0]
             if self.gate_template is not None:
                 neighbours = self.gate_template.next(raw)
             if self.polarity is not None:
@@ -417,7 +418,7 @@ class StreamClassifier:
             if self.template is not None:
                 template = self.template.next(raw)
         reason = self._window_reason(start, start + self.spec.length)
-        w = self._cut(start) if reason is None else None
+        w = (self._cut(start) if cut is None else cut) if reason is None else None
         if w is not None and float(w.std(axis=2).min()) < self.gate.flat_uv:
             reason = "flat line"
         if w is not None and reason is None:

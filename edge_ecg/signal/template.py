@@ -36,7 +36,6 @@ class BeatTemplate:
     def __init__(self, n_beats: int):
         if not (isinstance(n_beats, int) and n_beats >= 1):
             raise ConfigError(f"template n_beats must be an int >= 1, got {n_beats!r}")
-        self.n_beats = n_beats
         self._last: deque[np.ndarray] = deque(maxlen=n_beats)
 
     def reset(self) -> None:
