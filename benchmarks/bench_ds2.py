@@ -27,14 +27,13 @@ def main(argv=None) -> int:
     from edge_ecg.train.checkpoint import load_checkpoint
     from edge_ecg.train.evaluate import ds2_task, input_spec_from_dict
     from edge_ecg.train.metrics import classification_report, format_beat_table
-    from edge_ecg.train.tasks import BEAT_CLASSES
     from edge_ecg.train.trainer import predict
 
     torch.set_num_threads(2)
     model, config = load_checkpoint(args.checkpoint)
     spec = input_spec_from_dict(config["input_spec"])
-    task = ds2_task(spec)
-    report = classification_report(task.val.y, predict(model, task, task.val), BEAT_CLASSES)
+    task = ds2_task(spec, classes=tuple(config["classes"]))
+    report = classification_report(task.val.y, predict(model, task, task.val), task.classes)
     info = model_info(model, (spec.channels, spec.length))
     print(f"checkpoint {Path(args.checkpoint).name}: {config['model_name']}, {info.params:,} parameters, "
           f"{info.macs / 1e6:.2f} M MACs per beat; trained on {', '.join(config['provenance']['train_records'][:3])}… "

@@ -48,14 +48,14 @@ def _train(name: str, arch: str, fold: int, held_out: tuple[str, ...], out: Path
     return ckpt
 
 
-def _held_out_predictions(ckpt: Path, records: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _held_out_predictions(ckpt: Path, records: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     from edge_ecg.train.checkpoint import load_checkpoint
     from edge_ecg.train.evaluate import ds2_task, input_spec_from_dict
     from edge_ecg.train.trainer import predict
 
     model, config = load_checkpoint(ckpt)
-    task = ds2_task(input_spec_from_dict(config["input_spec"]), records=records)
-    return task.val.y, predict(model, task, task.val)
+    task = ds2_task(input_spec_from_dict(config["input_spec"]), records=records, classes=tuple(config["classes"]))
+    return task.val.y, predict(model, task, task.val), task.classes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from edge_ecg.train.metrics import classification_report, format_beat_table
-    from edge_ecg.train.tasks import BEAT_CLASSES
 
     torch.set_num_threads(1)
     models = dict(m.split("=", 1) for m in args.model)
@@ -95,11 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         for (n, _, _fold, f), ckpt in zip(jobs, ckpts, strict=True):
             if n != name:
                 continue
-            y, prob = _held_out_predictions(ckpt, f)
+            y, prob, classes = _held_out_predictions(ckpt, f)
             ys.append(y)
             ps.append(prob)
-            per_fold.append(classification_report(y, prob, BEAT_CLASSES)["macro_f1"])
-        pooled = classification_report(np.concatenate(ys), np.concatenate(ps), BEAT_CLASSES)
+            per_fold.append(classification_report(y, prob, classes)["macro_f1"])
+        pooled = classification_report(np.concatenate(ys), np.concatenate(ps), classes)
         reports[name] = {"architecture": models[name], "train_args": list(extra.get(name, ())),
                          "per_fold_macro_f1": per_fold, "pooled": pooled}
         lines.append(f"{name:<8} {models[name]:<32} pooled macro-F1 {pooled['macro_f1']:.4f}   per fold "

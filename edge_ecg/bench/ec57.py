@@ -11,6 +11,9 @@ detection used at most once, nearest first. From the matches:
   the class matched to reference beats of other classes / those reference beats.
   Reference beats of class Q and detections emitted as ``unreadable`` are left out of the class
   statistics (EC57 excludes unclassifiable beats), but counted in the QRS statistics.
+- A detection the model labels ``artifact`` (a model trained with hard negatives) is the model's
+  verdict that it is not a heartbeat: it is dropped before matching, like a detection the
+  detector itself had rejected.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_ecg.data.labels import ARTIFACT
 from edge_ecg.signal.qrs import match_pairs
 
 MATCH_WINDOW_S = 0.150
@@ -81,10 +85,12 @@ LABEL_INDEX = {"N": 0, "S": 1, "V": 2, "F": 3, "Q": 4}
 
 
 def score_record(ref_samples, ref_classes, det_samples, det_labels, fs_hz: float, *, skip_s: float = 0.0) -> EC57Counts:
-    """Counts of one record. ``ref_classes`` in N/S/V/F/Q; ``det_labels`` in N/S/V/F or
-    ``unreadable``. Beats before ``skip_s`` (both sides) are ignored."""
+    """Counts of one record. ``ref_classes`` in N/S/V/F/Q; ``det_labels`` in N/S/V/F,
+    ``unreadable`` or ``artifact`` (dropped). Beats before ``skip_s`` (both sides) are ignored."""
     ref = np.asarray(ref_samples, np.int64)
-    det = np.asarray(det_samples, np.int64)
+    beat = np.array([c != ARTIFACT for c in det_labels], dtype=bool)
+    det = np.asarray(det_samples, np.int64)[beat]
+    det_labels = [c for c, b in zip(det_labels, beat, strict=True) if b]
     rc = np.array([LABEL_INDEX[c] for c in ref_classes], np.int64)
     dl = np.array([LABEL_INDEX.get(c, 4) for c in det_labels], np.int64)
     lo = int(round(skip_s * fs_hz))

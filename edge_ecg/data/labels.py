@@ -35,6 +35,10 @@ from edge_ecg.errors import ConfigError, LabelError
 
 AAMI_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
 
+#: The class of a beat model trained with hard negatives (``edge-ecg train --artifact-passes``):
+#: the QRS detection is not a heartbeat. Scoring drops such detections; they are not beats.
+ARTIFACT = "artifact"
+
 AAMI_MAP: dict[str, str] = {
     "N": "N", "L": "N", "R": "N", "e": "N", "j": "N",
     "A": "S", "a": "S", "J": "S", "S": "S",

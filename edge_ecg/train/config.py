@@ -37,6 +37,17 @@ class TrainConfig:
     through the same causal filter) at a signal-to-noise ratio drawn uniformly from
     [``noise_snr_min_db``, ``noise_snr_max_db``]. ``noise_dir`` is the folder holding the
     NSTDB ``bw``, ``em`` and ``ma`` records (default: ``nstdb_noise`` in the shared data folder).
+    ``noise_train_fraction`` < 1 uses only the first part of every noise record in training
+    (augmentation and hard negatives), leaving the rest as noise no model has seen for testing.
+
+    Artifact class (``artifact_passes`` > 0, beat task): every training record (not the
+    validation records) is passed that many times through the runtime's own filter and QRS
+    detector with electrode-motion or muscle noise added in alternating two-minute blocks at an
+    SNR from :data:`edge_ecg.train.artifacts.SNR_DB`; the detector's false detections (no
+    reference beat within 150 ms) become examples of a fifth class, ``artifact``, and its true
+    detections in the noisy blocks join training with their reference class. RR features come
+    from the detected beats, as on the device. The runtime reports an ``artifact`` detection as
+    not a heartbeat (:mod:`edge_ecg.train.artifacts`).
 
     Distillation (``distill_weight`` > 0, used when the trainer is given a teacher model, as QAT
     does with the float model): the loss is ``(1 - w) * CE + w * T^2 * KL(teacher_T || student_T)``
@@ -87,6 +98,8 @@ class TrainConfig:
     noise_snr_min_db: float = 0.0
     noise_snr_max_db: float = 24.0
     noise_dir: str | None = None
+    noise_train_fraction: float = 1.0
+    artifact_passes: int = 0
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
     consistency_weight: float = 0.0
@@ -125,7 +138,15 @@ class TrainConfig:
             raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature!r}")
         if not (self.consistency_weight >= 0 and math.isfinite(self.consistency_weight)):
             raise ConfigError(f"consistency_weight must be a finite number >= 0, got {self.consistency_weight!r}")
-        for name in ("template_beats", "polarity_beats"):
+        if not 0.0 < self.noise_train_fraction <= 1.0:
+            raise ConfigError(f"noise_train_fraction must be in (0, 1], got {self.noise_train_fraction!r}")
+        if self.artifact_passes and (self.task != "mitdb_beats" or self.template_beats or self.polarity_beats):
+            raise ConfigError(
+                f"artifact_passes={self.artifact_passes!r} needs task 'mitdb_beats' without template_beats "
+                f"or polarity_beats, got task {self.task!r}, template_beats={self.template_beats!r}, "
+                f"polarity_beats={self.polarity_beats!r}"
+            )
+        for name in ("template_beats", "polarity_beats", "artifact_passes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 (0: off), got {getattr(self, name)!r}")
         if self.jitter_s < 0:

@@ -18,8 +18,11 @@ def input_spec_from_dict(d: dict[str, Any]) -> InputSpec:
     return Manifest.from_dict(stub).input
 
 
-def ds2_task(spec: InputSpec, data_dir: str | None = None, records=None) -> TaskData:
-    """DS2 beats cut exactly as the training windows (same filter, window, RR rules), no margin."""
+def ds2_task(spec: InputSpec, data_dir: str | None = None, records=None,
+             classes: tuple[str, ...] = BEAT_CLASSES) -> TaskData:
+    """DS2 beats cut exactly as the training windows (same filter, window, RR rules), no margin.
+    ``classes``: the model's (N/S/V/F first; a model with an ``artifact`` class has it last, and a
+    beat it calls artifact counts as missed)."""
     from edge_ecg.data.mitdb import DS2
     from edge_ecg.paths import shared_data_dir
     from edge_ecg.runtime.preprocess import load_beats_for
@@ -27,7 +30,7 @@ def ds2_task(spec: InputSpec, data_dir: str | None = None, records=None) -> Task
     beats, side = load_beats_for(spec, records or DS2, data_dir or str(shared_data_dir() / "mitdb"))
     split = beat_split(beats, side)
     empty = Split(split.x[:0], split.side[:0], split.y[:0])
-    return TaskData("mitdb_beats_ds2", BEAT_CLASSES, False, spec, 0, empty, split, {"records": list(records or DS2)})
+    return TaskData("mitdb_beats_ds2", tuple(classes), False, spec, 0, empty, split, {"records": list(records or DS2)})
 
 
 def evaluate_checkpoint_ds2(ckpt_dir: str | Path, *, model=None, print_table: bool = True) -> dict:
@@ -38,9 +41,9 @@ def evaluate_checkpoint_ds2(ckpt_dir: str | Path, *, model=None, print_table: bo
     config = read_config(ckpt_dir)
     if model is None:
         model, config = load_checkpoint(ckpt_dir)
-    task = ds2_task(input_spec_from_dict(config["input_spec"]))
+    task = ds2_task(input_spec_from_dict(config["input_spec"]), classes=tuple(config["classes"]))
     probs = predict(model, task, task.val)
-    report = classification_report(task.val.y, probs, BEAT_CLASSES)
+    report = classification_report(task.val.y, probs, task.classes)
     config["test"] = {"split": "MIT-BIH DS2 (inter-patient, held out)", **report}
     Path(ckpt_dir, CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     if print_table:

@@ -97,10 +97,12 @@ def record_folds(records: tuple[str, ...], k: int, seed: int) -> list[tuple[str,
     return [tuple(sorted(records[i] for i in part)) for part in np.array_split(order, k)]
 
 
-def _noise_traces(spec: InputSpec, noise_dir: str | None = None) -> np.ndarray:
-    """The NSTDB noise records (baseline wander, electrode motion, muscle) in ``noise_dir``
-    (default: ``nstdb_noise`` in the shared data folder), every channel, resampled to the model
-    rate and passed through the model's causal filter; the filter's settling time is cut off."""
+def _noise_traces(spec: InputSpec, noise_dir: str | None = None, *, names=("bw", "em", "ma"),
+                  fraction: float = 1.0) -> np.ndarray:
+    """The NSTDB noise records ``names`` (baseline wander, electrode motion, muscle) in
+    ``noise_dir`` (default: ``nstdb_noise`` in the shared data folder), every channel, resampled to
+    the model rate and passed through the model's causal filter; the filter's settling time is cut
+    off. Only the first ``fraction`` of each record is kept (the rest is test noise)."""
     from edge_ecg.data.records import read_record
     from edge_ecg.paths import shared_data_dir
     from edge_ecg.signal.filters import filter_causal
@@ -108,13 +110,13 @@ def _noise_traces(spec: InputSpec, noise_dir: str | None = None) -> np.ndarray:
 
     folder = Path(noise_dir) if noise_dir else shared_data_dir() / "nstdb_noise"
     traces = []
-    for name in ("bw", "em", "ma"):
+    for name in names:
         rec = read_record(folder / name, annotator=None)
         x = rec.signal_uv()
         if rec.fs_hz != spec.fs_hz:
             x = resample_stream(x, rec.fs_hz, spec.fs_hz)
         x = filter_causal(x, spec.filter, spec.fs_hz)
-        traces.extend(x[int(2 * spec.fs_hz):].T.astype(np.float32))
+        traces.extend(x[int(2 * spec.fs_hz) : int(round(fraction * len(x)))].T.astype(np.float32))
     return np.stack(traces)
 
 
@@ -163,13 +165,27 @@ def mitdb_beats(cfg: TrainConfig) -> TaskData:
     else:
         val = _stratified_val(y, cfg.val_fraction, cfg.seed)
         val_desc = f"stratified {cfg.val_fraction:.0%} of the beats"
+    train = Split(x[~val], rr[~val], y[~val], {k: v[~val] for k, v in meta.items()})
+    classes = BEAT_CLASSES
+    if cfg.artifact_passes:
+        from edge_ecg.train.artifacts import ARTIFACT, NOISE_RECORDS, detector_examples
+
+        classes = BEAT_CLASSES + (ARTIFACT,)
+        hard = detector_examples(
+            spec, sorted(set(train.meta["record"].tolist())), data_dir,
+            _noise_traces(spec, cfg.noise_dir, names=NOISE_RECORDS, fraction=cfg.noise_train_fraction),
+            classes, passes=cfg.artifact_passes, seed=cfg.seed, margin=margin,
+        )
+        train = Split(np.concatenate([train.x, hard.x]), np.concatenate([train.side, hard.side]),
+                      np.concatenate([train.y, hard.y]),
+                      {k: np.concatenate([v, hard.meta[k]]) for k, v in train.meta.items()})
     return TaskData(
         name="mitdb_beats",
-        classes=BEAT_CLASSES,
+        classes=classes,
         multi_label=False,
         input_spec=spec,
         margin=margin,
-        train=Split(x[~val], rr[~val], y[~val], {k: v[~val] for k, v in meta.items()}),
+        train=train,
         val=Split(x[val], rr[val], y[val], {k: v[val] for k, v in meta.items()}),
         provenance={
             "dataset": "MIT-BIH Arrhythmia Database 1.0.0 (PhysioNet, ODC-By 1.0)",
@@ -177,9 +193,13 @@ def mitdb_beats(cfg: TrainConfig) -> TaskData:
             "split": f"de Chazal inter-patient: trained on DS1 only; validation = DS1 {val_desc}; "
             "DS2 never seen in training or tuning",
             "lead": "MLII (by name; first channel in every DS1 record but 114)",
-            **({"augmentation": "NSTDB bw/em/ma noise records 1.0.0 (PhysioNet, ODC-By 1.0)"} if cfg.noise_prob else {}),
+            **({"augmentation": "NSTDB bw/em/ma noise records 1.0.0 (PhysioNet, ODC-By 1.0)"
+                + (f", first {cfg.noise_train_fraction:.0%} of each" if cfg.noise_train_fraction < 1 else "")}
+               if cfg.noise_prob or cfg.artifact_passes else {}),
+            **({"hard_negatives": f"class 'artifact': QRS detector false detections on the training records "
+                f"with NSTDB em/ma noise, {cfg.artifact_passes} pass(es) per record"} if cfg.artifact_passes else {}),
         },
-        noise=_noise_traces(spec, cfg.noise_dir) if cfg.noise_prob else None,
+        noise=_noise_traces(spec, cfg.noise_dir, fraction=cfg.noise_train_fraction) if cfg.noise_prob else None,
     )
 
 
