@@ -192,17 +192,23 @@ def test_streaming_rr_equals_tracker(data_dir):
     assert not np.array_equal(offline.rr[:, 3], beats.rr[:, 3])
 
 
-def test_unknown_beat_symbol_raises_label_error(data_dir, tmp_path):
+def test_wfdb_beat_codes_mitdb_does_not_use_are_classed(data_dir, tmp_path):
+    """Other databases' beat codes (INCART, AHA) get the class every EC57 table gives them."""
     for ext in ("hea", "dat"):
         shutil.copy(data_dir / "mitdb" / f"100.{ext}", tmp_path / f"100.{ext}")
     ann = wfdb.rdann(str(data_dir / "mitdb" / "100"), "atr")
     symbols = list(ann.symbol)
-    symbols[10] = "r"  # R-on-T PVC: a WFDB beat code MIT-BIH does not use
+    beat_rows = [i for i, s in enumerate(symbols) if s == "N"][5:9]
+    for i, code in zip(beat_rows, ("r", "B", "n", "?"), strict=True):
+        symbols[i] = code  # R-on-T PVC, bundle branch block, supraventricular escape, unclassified
     wfdb.wrann(
         "100", "atr", ann.sample, symbol=symbols, aux_note=ann.aux_note, write_dir=str(tmp_path)
     )
-    with pytest.raises(LabelError, match=r"record 100: annotation symbol 'r'"):
-        load_beats(["100"], tmp_path)
+    before = load_beats(["100"], data_dir / "mitdb").counts()
+    after = load_beats(["100"], tmp_path).counts()
+    assert after["V"] == before["V"] + 1 and after["N"] == before["N"] - 2
+    assert after.get("Q", 0) == before.get("Q", 0) + 1
+    assert [aami_class(c) for c in "rBn?`'"] == ["V", "N", "N", "Q", None, None]
 
 
 def test_beat_window_config_validation():

@@ -5,11 +5,16 @@ Beats. AAMI EC57 groups the MIT-BIH beat codes into five classes::
 
     N = {N, L, R, e, j}   S = {A, a, J, S}   V = {V, E}   F = {F}   Q = {/, f, Q}
 
+(escape beats in N, as in the de Chazal inter-patient literature; WFDB's ``bxb`` counts them as S).
+The WFDB beat codes MIT-BIH does not use, found in other databases (INCART, the AHA database),
+join the classes every EC57 table gives them: ``B`` (bundle branch block beat, unspecified) N,
+``r`` (R-on-T premature ventricular contraction) V, ``?`` (beat not classified during learning) Q;
+``n`` (supraventricular escape beat) goes with the other escape beats, N.
+
 Annotations that are not beats (rhythm changes ``+``, noise ``~``, artefacts ``|``, flutter waves
-``!``, comments ``"`` ...; see :data:`NON_BEAT_SYMBOLS`) are ignored. A symbol in neither set is an
-error (:class:`~edge_ecg.errors.LabelError`): silently dropping or guessing a beat class would
-change the class counts. That includes the WFDB beat codes ``B``, ``r``, ``n`` and ``?`` which
-MIT-BIH does not use and which EC57 tables group differently.
+``!``, comments ``"``, waveform fiducials ...; see :data:`NON_BEAT_SYMBOLS`) are ignored. A symbol in
+neither set is an error (:class:`~edge_ecg.errors.LabelError`): silently dropping or guessing a
+beat class would change the class counts.
 
 Diagnoses. The table :data:`SNOMED_TABLE` holds the SNOMED-CT codes used by the CinC 2020/2021
 Challenge (every code present in the shared 12-lead headers included). Codes the Challenge scores
@@ -40,11 +45,11 @@ AAMI_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
 ARTIFACT = "artifact"
 
 AAMI_MAP: dict[str, str] = {
-    "N": "N", "L": "N", "R": "N", "e": "N", "j": "N",
+    "N": "N", "L": "N", "R": "N", "e": "N", "j": "N", "B": "N", "n": "N",
     "A": "S", "a": "S", "J": "S", "S": "S",
-    "V": "V", "E": "V",
+    "V": "V", "E": "V", "r": "V",
     "F": "F",
-    "/": "Q", "f": "Q", "Q": "Q",
+    "/": "Q", "f": "Q", "Q": "Q", "?": "Q",
 }  # fmt: skip
 
 #: WFDB annotation codes that do not mark a beat (ignored by the beat datasets).
@@ -69,6 +74,8 @@ NON_BEAT_SYMBOLS: dict[str, str] = {
     "x": "non-conducted P wave (blocked APC)",
     "(": "waveform onset",
     ")": "waveform end",
+    "`": "PQ junction",
+    "'": "J point",
 }
 
 
