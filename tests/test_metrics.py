@@ -54,3 +54,21 @@ def test_ec57_counts():
     assert s["veb_ppv"] == pytest.approx(1 / 2)  # the unmatched V detection is false
     assert s["sveb_se"] == 0.0
     assert s["unreadable"] == 1
+
+
+def test_ec57_class_statistics_follow_bxb():
+    """VEB: a fusion or Q beat labelled V is not a false VEB; SVEB: a fusion beat labelled S is a
+    false SVEB, a Q beat labelled S is not; FPR counts every other detection as a negative."""
+    ref = np.array([100, 400, 700, 1000, 1300, 1600, 1900, 2200])
+    cls = ["V", "F", "Q", "N", "S", "F", "Q", "N"]
+    det = np.array([100, 400, 700, 1000, 1300, 1600, 1900, 2200, 2600])
+    lab = ["V", "V", "V", "V", "S", "S", "S", "N", "S"]
+    s = score_record(ref, cls, det, lab, 360.0).summary()
+    assert s["veb_se"] == 1.0
+    assert s["veb_ppv"] == pytest.approx(1 / 2)  # only the N beat labelled V is false
+    # V negatives: the 8 other detections not labelled V (S, S, S, N, S); V false: 1 (the N beat)
+    assert s["veb_fpr"] == pytest.approx(1 / (1 + 5))
+    assert s["sveb_se"] == 1.0
+    assert s["sveb_ppv"] == pytest.approx(1 / 3)  # F labelled S and the S on no beat are false
+    # S negatives: detections not labelled S on non-S beats or none: V, F(V), Q(V), N(V), N(N)
+    assert s["sveb_fpr"] == pytest.approx(2 / (2 + 5))

@@ -4,11 +4,14 @@ Detections are matched to reference beats within a window (150 ms), each referen
 detection used at most once, nearest first. From the matches:
 
 - QRS detection: Se = TP / (TP + FN) over reference beats, +P = TP / (TP + FP) over detections.
-- VEB (class ``V``) and SVEB (class ``S``): Se = matched reference beats of the class labelled as
-  the class / all reference beats of the class (unmatched ones count as missed); +P = detections
-  labelled as the class that match a reference beat of the class / all detections labelled as the
-  class (unmatched detections labelled as the class count as false); FPR = detections labelled as
-  the class matched to reference beats of other classes / those reference beats.
+- VEB (class ``V``) and SVEB (class ``S``), with the formulas of WFDB's ``bxb`` (the reference
+  EC57 comparator): Se = matched reference beats of the class labelled as the class / all
+  reference beats of the class (unmatched ones count as missed); +P = detections labelled as the
+  class that match a reference beat of the class / those plus the false ones. False VEBs are
+  detections labelled V on N or S beats or on no beat; a fusion (F) or unclassifiable (Q) beat
+  labelled V is not false (a fusion beat is part ventricular). False SVEBs are detections
+  labelled S on N, V or F beats or on no beat (Q beats excluded). FPR = false / (false + true
+  negatives), the negatives being every other detection not labelled as the class.
   Reference beats of class Q and detections emitted as ``unreadable`` are left out of the class
   statistics (EC57 excludes unclassifiable beats), but counted in the QRS statistics.
 - A detection the model labels ``artifact`` (a model trained with hard negatives) is the model's
@@ -66,15 +69,17 @@ class EC57Counts:
             "beats_detected": int(self.qrs_tp + self.qrs_fp),
         }
         cm = self.confusion
+        # rows N,S,V,F,Q (reference), columns N,S,V,F,unreadable (emitted); bxb's VFP / SFP
+        false_on = {2: (0, 1), 1: (0, 2, 3)}  # reference classes on which a V / S label is false
         for name, k in (("veb", 2), ("sveb", 1)):
             tp = cm[k, k]
-            ref_total = cm[k, :4].sum() + cm[k, 4] + self.ref_unmatched[k]  # unreadable & missed = missed
-            det_total = cm[:, k].sum() + self.det_unmatched[k]
-            fp_matched = cm[[i for i in range(4) if i != k], k].sum()
-            others = cm[[i for i in range(4) if i != k], :].sum()
-            out[f"{name}_se"] = div(tp, ref_total)
-            out[f"{name}_ppv"] = div(tp, det_total - cm[4, k])  # detections on Q beats are excluded
-            out[f"{name}_fpr"] = div(fp_matched, others)
+            fn = cm[k].sum() - tp + self.ref_unmatched[k]  # unreadable & missed = missed
+            fp = cm[list(false_on[k]), k].sum() + self.det_unmatched[k]
+            negatives = [i for i in range(5) if i != k]
+            tn = cm[np.ix_(negatives, negatives)].sum() + self.det_unmatched[negatives].sum()
+            out[f"{name}_se"] = div(tp, tp + fn)
+            out[f"{name}_ppv"] = div(tp, tp + fp)
+            out[f"{name}_fpr"] = div(fp, tn + fp)
         scored = cm[:4, :4]
         out["class_agreement"] = div(np.trace(scored), scored.sum())
         out["unreadable"] = int(cm[:, 4].sum() + self.det_unmatched[4])
