@@ -211,8 +211,9 @@ def unknown_label_code(c: Ctx):
     rec = c.record()
     ann = wfdb.rdann(str(rec), "atr")
     symbols = list(ann.symbol)
-    symbols[symbols.index("N")] = "B"  # a WFDB beat code (bundle branch block) outside AAMI's map
-    wfdb.wrann(rec.name, "atr", np.asarray(ann.sample), symbols, fs=360, write_dir=str(rec.parent))
+    symbols[symbols.index("N")] = "Z"  # a database's own code, defined in the annotation file
+    wfdb.wrann(rec.name, "atr", np.asarray(ann.sample), symbols, fs=360, write_dir=str(rec.parent),
+               custom_labels=[(42, "Z", "a custom beat type")])
     load_beats([rec.name], rec.parent)
 
 
@@ -374,7 +375,7 @@ CASES = [
         "unknown label code",
         unknown_label_code,
         E.LabelError,
-        r"record 100: annotation symbol 'B' is neither an AAMI-mapped beat",
+        r"record 100: annotation symbol 'Z' is neither an AAMI-mapped beat",
     ),
     (
         "serial port does not exist",
