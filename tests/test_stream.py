@@ -93,6 +93,15 @@ def test_ec57_cli_scores_every_annotated_record_of_a_folder(tmp_path, demo_recor
     assert main(["ec57", "--data", str(tmp_path)]) == 0
     rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line[:1].isalnum()]
     assert "a250" in rows and "b500" not in rows and "gross" in rows
+    whole, late = tmp_path / "whole.json", tmp_path / "late.json"
+    assert main(["ec57", "--data", str(tmp_path), "--json", str(whole)]) == 0
+    assert main(["ec57", "--data", str(tmp_path), "--skip-s", "20", "--json", str(late)]) == 0
+    assert "scored from 20 s into each record" in capsys.readouterr().out
+    n_whole, n_late = (json.loads(f.read_text())[0]["stream"]["beats_ref"] for f in (whole, late))
+    ref_s, _ = reference_beats(demo_record)
+    assert n_whole - n_late == int(np.sum(ref_s < 20 * demo_record.fs_hz)) > 10
+    assert main(["ec57", "--data", str(tmp_path), "--skip-s", "-1"]) == 2
+    assert "--skip-s must be >= 0 s, got -1.0" in capsys.readouterr().err
     (tmp_path / "a250.atr").unlink()
     assert main(["ec57", "--data", str(tmp_path)]) == 2
     assert "no record there has both a .hea header and .atr annotations" in capsys.readouterr().err

@@ -18,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel", help="the records' channel that feeds the model's lead, when its name does not say "
                                      "so (default: by name; MLII counts as II, an unnamed ECG/ECG1 channel as II)")
     p.add_argument("--speed", type=float, help="replay speed (default: as fast as the runtime reads)")
+    p.add_argument("--skip-s", type=float, default=0.0, metavar="SECONDS",
+                   help="leave each record's first SECONDS out of the scores (default 0: whole records, as the "
+                        "inter-patient literature scores; 300 is bxb's and EC57's learning period)")
     p.add_argument("--json", help="write per-record results to this JSON file")
 
 
@@ -28,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from edge_ecg.paths import shared_data_dir
     from edge_ecg.runtime.stream_cli import classifier_from_args
 
+    if not args.skip_s >= 0:
+        raise ConfigError(f"--skip-s must be >= 0 s, got {args.skip_s!r}")
     clf = classifier_from_args(args)
     data = args.data or str(shared_data_dir() / "mitdb")
     if args.records:
@@ -40,13 +45,14 @@ def run(args: argparse.Namespace) -> int:
         records = SPLITS["DS2"]
     results = []
     for name in records:
-        r = ec57_record(clf, name, data, speed=args.speed, channel=args.channel)
+        r = ec57_record(clf, name, data, speed=args.speed, channel=args.channel, skip_s=args.skip_s)
         results.append(r)
         s = r.stream.summary()
         print(f"{name}: {r.device_s:.0f} s in {r.seconds:.1f} s, QRS Se {100 * s['qrs_se']:.2f} +P {100 * s['qrs_ppv']:.2f}, "
               f"agreement with the offline pipeline {100 * r.agree_pipeline / max(r.compared_pipeline, 1):.2f} %, "
               f"with the reference-R evaluation {100 * r.agree / max(r.compared, 1):.2f} %", file=sys.stderr)
-    print(f"model {clf.path} ({clf.file.precision}, {clf.backend.describe()})")
+    print(f"model {clf.path} ({clf.file.precision}, {clf.backend.describe()})"
+          + (f"; scored from {args.skip_s:g} s into each record" if args.skip_s else ""))
     print(format_ec57(results))
     if args.json:
         with open(args.json, "w") as f:
