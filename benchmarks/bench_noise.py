@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_ecg.bench.ec57 import EC57Counts, reference_beats, score_record  # noqa: E402
-from edge_ecg.bench.report import text_table  # noqa: E402
+from edge_ecg.bench.report import pct, text_table  # noqa: E402
 from edge_ecg.data.labels import ARTIFACT  # noqa: E402
 from edge_ecg.data.mitdb import DS1, SPLITS, load_mitdb_record  # noqa: E402
 from edge_ecg.data.records import read_record  # noqa: E402
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                     beats += len(ref_s)
             s = total.summary()
             label = "clean" if snr is None else f"{snr:g} dB"
-            rows.append([name, label] + [_pct(s[k]) for k in ("qrs_se", "qrs_ppv", "veb_se", "veb_ppv", "sveb_se", "sveb_ppv")]
+            rows.append([name, label] + [pct(s[k]) for k in ("qrs_se", "qrs_ppv", "veb_se", "veb_ppv", "sveb_se", "sveb_ppv")]
                         + [str(dropped), str(s["unreadable"])])
             out.append({"model": name, "path": str(path), "snr_db": snr, "noise": args.noise,
                         "noise_from": args.noise_from, "reference_beats": beats, "artifact": dropped, **s})
@@ -128,10 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=float) + "\n")
     return 0
-
-
-def _pct(v: float) -> str:
-    return "-" if math.isnan(v) else f"{100 * v:.2f}"
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -22,15 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_ecg.bench.ec57 import EC57Counts, ec57_record  # noqa: E402
-from edge_ecg.bench.report import text_table  # noqa: E402
+from edge_ecg.bench.report import pct, text_table  # noqa: E402
 from edge_ecg.data.mitdb import SPLITS  # noqa: E402
 from edge_ecg.data.records import read_record, write_wfdb  # noqa: E402
 from edge_ecg.paths import shared_data_dir  # noqa: E402
 from edge_ecg.runtime.classifier import Classifier  # noqa: E402
-
-
-def pct(v: float) -> str:
-    return "-" if math.isnan(v) else f"{100 * v:.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_ecg.bench.report import pct
 from edge_ecg.data.labels import ARTIFACT
 from edge_ecg.signal.qrs import match_pairs
 
@@ -244,9 +245,6 @@ def format_ec57(results: list[RecordResult]) -> str:
     """Per-record and gross table: stream (QRS, VEB, SVEB) and offline at the reference R peaks
     (VEB, SVEB); per-beat agreement of the streamed labels with the offline run of the runtime's
     own front end (``pipeline``) and with the offline labels at the reference R peaks (``ref R``)."""
-    def pct(v):
-        return "-" if v != v else f"{100 * v:.2f}"
-
     def ratio(a, b):
         return pct(a / b if b else float("nan"))
 

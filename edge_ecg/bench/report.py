@@ -180,6 +180,11 @@ def _si(v, na: str = "—") -> str:
     return f"{v:g}"
 
 
+def pct(v: float | None) -> str:
+    """A fraction as a percentage with two decimals; ``-`` for a missing or undefined one."""
+    return "-" if v is None or math.isnan(v) else f"{100 * v:.2f}"
+
+
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     def line(cells):
