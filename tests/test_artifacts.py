@@ -76,6 +76,10 @@ def test_detector_examples_label_false_detections_artifact(data_dir):
     spec = mitdb_beats(cfg.replace(max_train=50)).input_spec
     classes = BEAT_CLASSES + (ARTIFACT,)
     noise = _noise_traces(spec, names=NOISE_RECORDS, fraction=0.7)
+    full = _noise_traces(spec, names=NOISE_RECORDS)
+    assert noise.shape[0] == full.shape[0] == 4  # em and ma, two channels each
+    assert noise.shape[1] == int(round(0.7 * (full.shape[1] + 2 * spec.fs_hz))) - int(2 * spec.fs_hz)
+    np.testing.assert_array_equal(noise, full[:, : noise.shape[1]])  # the first 70 %: the rest stays unseen
     ex = detector_examples(spec, ("119",), data_dir / "mitdb", noise, classes, passes=1, seed=3, margin=5)
     again = detector_examples(spec, ("119",), data_dir / "mitdb", noise, classes, passes=1, seed=3, margin=5)
     assert np.array_equal(ex.y, again.y) and np.array_equal(ex.x, again.x)
