@@ -4,10 +4,11 @@ and off every 2 minutes), at each SNR, streamed chunk by chunk through ``StreamC
 scored beat by beat the way AAMI EC57 does (QRS, VEB, SVEB; ``artifact`` detections dropped).
 
     python benchmarks/bench_noise.py --model bundled=edge_ecg/assets/models/beat/model_int8.onnx \\
-        [--records DS2] [--snr clean,6,0] [--noise em] [--noise-from 0.7] [--json FILE]
+        [--records DS2 | --data DIR] [--snr clean,6,0] [--noise em] [--noise-from 0.7] [--json FILE]
     python benchmarks/bench_noise.py --model se=runs/kfold/se --model art=runs/kfold/art [--folds 3]
 
-``--model NAME=FILE`` streams ``--records``. ``--model NAME=DIR`` where DIR holds the fold
+``--model NAME=FILE`` streams ``--records`` (of ``--data``: any folder of annotated WFDB records,
+any rate and channel naming the runtime accepts). ``--model NAME=DIR`` where DIR holds the fold
 checkpoints of ``benchmarks/kfold_select.py`` (``fold0`` …) is k-fold mode: each fold's model
 (exported once to fp32 ONNX in ``DIR/foldN/onnx``) streams the DS1 records it was not trained on,
 and the counts are pooled, so DS2 plays no part. ``--noise-from 0.7`` takes the noise from the
@@ -83,7 +84,9 @@ def fold_models(folder: Path, folds: int, seed: int) -> list[tuple[Path, tuple[s
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", action="append", required=True, help="NAME=MODEL_FILE or NAME=KFOLD_DIR (repeatable)")
-    p.add_argument("--records", default="DS2", help="comma-separated MIT-BIH records, or DS1 / DS2 (file models)")
+    p.add_argument("--records", help="comma-separated record names, or DS1 / DS2 (file models; default: DS2, or with "
+                                     "--data every record there that has .atr annotations)")
+    p.add_argument("--data", help="folder of annotated WFDB records, any rate (default: the shared MIT-BIH)")
     p.add_argument("--folds", type=int, default=3, help="k-fold mode: folds and seed of kfold_select")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--snr", default="clean,6,0", help="comma-separated SNRs in dB; 'clean': no noise")
@@ -93,8 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     snrs = [None if s == "clean" else float(s) for s in args.snr.split(",") if s]
-    records = SPLITS.get(args.records) or tuple(r for r in args.records.split(",") if r)
-    data = shared_data_dir() / "mitdb"
+    data = Path(args.data) if args.data else shared_data_dir() / "mitdb"
+    if args.records:
+        records = SPLITS.get(args.records) or tuple(r for r in args.records.split(",") if r)
+    elif args.data:
+        records = tuple(sorted(f.stem for f in data.glob("*.atr") if f.with_suffix(".hea").is_file()))
+    else:
+        records = SPLITS["DS2"]
+    if not records:
+        p.error(f"--data {data}: no record there has both a .hea header and .atr annotations")
     rows, out = [], []
     for spec in args.model:
         name, _, path = spec.partition("=")
@@ -122,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                         "noise_from": args.noise_from, "reference_beats": beats, "artifact": dropped, **s})
             print("  ".join(rows[-1]), file=sys.stderr)
     print(f"noise {args.noise} (from {args.noise_from:.0%} of the record on), NSTDB layout; "
-          f"{'k-fold held-out DS1' if any((Path(m.partition('=')[2]) / 'fold0').is_dir() for m in args.model) else args.records}")
+          f"{'k-fold held-out DS1' if any((Path(m.partition('=')[2]) / 'fold0').is_dir() for m in args.model) else ', '.join(records)}")
     print(text_table(["model", "SNR", "QRS Se", "QRS +P", "VEB Se", "VEB +P", "SVEB Se", "SVEB +P", "artifact", "unreadable"], rows))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=float) + "\n")

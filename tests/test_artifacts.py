@@ -8,6 +8,7 @@ import pytest
 
 from edge_ecg.bench.ec57 import score_record
 from edge_ecg.errors import ConfigError
+from edge_ecg.runtime.classifier import default_model_path
 from edge_ecg.signal.noise import add_noise, noise_block_mask, noise_gain
 from edge_ecg.train.config import TrainConfig
 
@@ -133,3 +134,33 @@ def test_artifact_model_streams_like_its_offline_front_end(tmp_path, data_dir):
     assert compared > 200 and agree == compared
     s = score_record(ref_s, ref_c, det_s, det_l, record.fs_hz).summary()
     assert s["beats_detected"] == sum(lab != ARTIFACT for lab in det_l)
+
+
+def test_bench_noise_on_a_folder_of_other_records(tmp_path, data_dir, capsys):
+    """``benchmarks/bench_noise.py --data``: a 250 Hz record with unnamed channels, clean and with
+    electrode-motion noise from minute 5 on; noise costs detections' precision, never beats."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from edge_ecg.data.mitdb import load_mitdb_record
+    from edge_ecg.data.records import write_wfdb
+
+    write_wfdb(load_mitdb_record("100", data_dir / "mitdb"), tmp_path / "db", fs_hz=250.0,
+               lead_names=("ECG1", "ECG2"), name="r100", seconds=480.0)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_noise.py"
+    spec = importlib.util.spec_from_file_location("bench_noise", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "noise.json"
+    assert bench.main(["--model", "b=" + str(default_model_path("onnxruntime")), "--data", str(tmp_path / "db"),
+                       "--snr", "clean,-6", "--json", str(out)]) == 0
+    clean, noisy = json.loads(out.read_text())
+    assert "r100" in capsys.readouterr().out
+    assert clean["snr_db"] is None and noisy["snr_db"] == -6.0
+    assert clean["beats_ref"] == noisy["beats_ref"] > 500
+    assert clean["qrs_se"] >= 0.99 and clean["qrs_ppv"] >= 0.99
+    assert noisy["beats_detected"] > clean["beats_detected"]  # the noisy minutes add false detections
+    with pytest.raises(SystemExit):
+        bench.main(["--model", "b=x.onnx", "--data", str(tmp_path)])
+    assert "no record there has both a .hea header and .atr annotations" in capsys.readouterr().err
