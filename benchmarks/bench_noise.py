@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import sys
 from pathlib import Path
@@ -57,7 +58,10 @@ def noisy_record(rec, noise_uv: np.ndarray, snr_db: float | None, filt):
     return dataclasses.replace(rec, p_signal=y / rec.uv_per_unit(), d_signal=None, name=f"{rec.name}+noise")
 
 
+@functools.cache
 def load_noise(name: str, start_fraction: float, fs_hz: float) -> np.ndarray:
+    """The NSTDB noise record ``name`` in µV from ``start_fraction`` of it on, at ``fs_hz``
+    (read once per rate)."""
     from edge_ecg.data._common import resample_poly_uv
 
     rec = read_record(shared_data_dir() / "nstdb_noise" / name, annotator=None)

@@ -13,7 +13,8 @@ def noise_block_mask(n: int, fs_hz: float, *, block_s: float = 120.0, start_s: f
     """Boolean ``(n,)``: ``True`` on the noisy blocks. Clean until ``start_s``, then noisy and clean
     blocks of ``block_s`` alternate, starting noisy (the NSTDB layout is ``start_s=300``)."""
     if not (block_s > 0 and start_s >= 0 and fs_hz > 0):
-        raise ConfigError(f"block_s must be > 0 s and start_s >= 0 s, got {block_s!r} and {start_s!r}")
+        raise ConfigError(f"block_s must be > 0 s, start_s >= 0 s and fs_hz > 0 Hz, got {block_s!r}, "
+                          f"{start_s!r} and {fs_hz!r}")
     t = np.arange(n) / fs_hz - start_s
     return (t >= 0) & (np.floor(t / block_s).astype(np.int64) % 2 == 0)
 
