@@ -30,17 +30,26 @@ import numpy as np
 from edge_ecg.errors import ConfigError, SignalError
 
 
-class BeatTemplate:
-    """Median of the last ``n_beats`` windows pushed, per lead and sample."""
+class _RecentBeats:
+    """The last ``n_beats`` arrays pushed for one wearer's segment (``what`` names the option in
+    errors)."""
+
+    what = "recent-beats"
 
     def __init__(self, n_beats: int):
         if not (isinstance(n_beats, int) and n_beats >= 1):
-            raise ConfigError(f"template n_beats must be an int >= 1, got {n_beats!r}")
+            raise ConfigError(f"{self.what} n_beats must be an int >= 1, got {n_beats!r}")
         self._last: deque[np.ndarray] = deque(maxlen=n_beats)
 
     def reset(self) -> None:
         """Forget every beat (a new segment: record start, or after a gap)."""
         self._last.clear()
+
+
+class BeatTemplate(_RecentBeats):
+    """Median of the last ``n_beats`` windows pushed, per lead and sample."""
+
+    what = "template"
 
     def next(self, window: np.ndarray) -> np.ndarray:
         """The template for ``window`` (``(leads, length)`` µV), built from the windows pushed
@@ -65,18 +74,11 @@ def template_windows(windows: np.ndarray, n_beats: int, segment: np.ndarray | No
     return _per_segment(BeatTemplate(n_beats), w, segment)
 
 
-class Polarity:
+class Polarity(_RecentBeats):
     """Sign (+1 / -1 per lead) that makes the median R deflection of the last ``n_beats`` beats
     positive."""
 
-    def __init__(self, n_beats: int):
-        if not (isinstance(n_beats, int) and n_beats >= 1):
-            raise ConfigError(f"polarity n_beats must be an int >= 1, got {n_beats!r}")
-        self._last: deque[np.ndarray] = deque(maxlen=n_beats)
-
-    def reset(self) -> None:
-        """Forget every beat (a new segment)."""
-        self._last.clear()
+    what = "polarity"
 
     def next(self, r_uv: np.ndarray) -> np.ndarray:
         """Push this beat's value at R per lead (µV, filtered); returns the sign per lead."""
