@@ -152,21 +152,12 @@ def detector_labels(clf, record, channel: str | None = None) -> tuple[np.ndarray
     a zero-phase polyphase filter, where the stream uses its causal resampler.) ``channel``: the
     record's channel to use (default: the manifest's lead). Returns (detected R samples on the
     record's clock, labels)."""
-    from edge_ecg.data.mitdb import cut_windows, prepared_lead
-    from edge_ecg.models.side import SideSpec, encode_side
-    from edge_ecg.runtime.preprocess import causal_filter_fn, with_beat_context
-    from edge_ecg.signal.qrs import detect_qrs
-    from edge_ecg.signal.rr import RRConfig, rr_features
+    from edge_ecg.data.mitdb import prepared_lead
+    from edge_ecg.runtime.preprocess import causal_filter_fn, detected_beats
 
     spec = clf.manifest.input
     x, fs = prepared_lead(record, channel or spec.leads[0], spec.fs_hz, causal_filter_fn(spec.filter), None)
-    r = detect_qrs(x, fs)
-    before = int(round(spec.beat.before_s * fs))
-    windows = with_beat_context(cut_windows(x, r, before, spec.length - before), spec, before)
-    side = np.zeros((len(r), 0), np.float32)
-    if spec.side_groups:
-        rr = rr_features(r, fs, config=RRConfig(**spec.rr) if spec.rr else RRConfig())
-        side = encode_side(rr=rr.astype(np.float32), spec=SideSpec(spec.side_groups))
+    r, windows, side = detected_beats(x, fs, spec)
     return np.rint(r * record.fs_hz / fs).astype(np.int64), _labels(clf, windows, side)
 
 

@@ -53,6 +53,28 @@ def load_beats_for(spec: InputSpec, records, data_dir, *, margin_s: float = 0.0,
     return beats, side
 
 
+def detected_beats(x_uv: np.ndarray, fs_hz: float, spec: InputSpec, *, margin: int = 0):
+    """The runtime's beat front end over a whole filtered lead ``x_uv`` at the model rate: its QRS
+    detector, the beat window around each detected R (``margin`` extra samples on each side, for
+    training-time jitter) with the wearer's context the manifest asks for, and the causal RR
+    features of the detected beats, encoded (shape ``(n, 0)`` for a model without side input).
+    Returns ``(r, windows, side)``."""
+    from edge_ecg.data.mitdb import cut_windows
+    from edge_ecg.models.side import SideSpec, encode_side
+    from edge_ecg.signal.qrs import detect_qrs
+    from edge_ecg.signal.rr import RRConfig, rr_features
+
+    r = detect_qrs(x_uv, fs_hz)
+    before = int(round(spec.beat.before_s * fs_hz))
+    windows = with_beat_context(cut_windows(x_uv, r, before + margin, spec.length - before + margin), spec,
+                                before + margin)
+    side = np.zeros((len(r), 0), np.float32)
+    if spec.side_groups:
+        rr = rr_features(r, fs_hz, config=RRConfig(**spec.rr) if spec.rr else RRConfig())
+        side = encode_side(rr=rr.astype(np.float32), spec=SideSpec(spec.side_groups))
+    return r, windows, side
+
+
 def with_beat_context(windows_uv: np.ndarray, spec: InputSpec, r_index: int,
                       segment: np.ndarray | None = None) -> np.ndarray:
     """What ``spec`` asks of the wearer's previous beats (:mod:`edge_ecg.signal.template`), applied

@@ -31,16 +31,13 @@ def detector_examples(spec: InputSpec, records, data_dir, noise: np.ndarray, cla
     :data:`ARTIFACT` last. Returns a :class:`~edge_ecg.train.tasks.Split` of windows with
     ``margin`` samples on each side, their encoded RR side input and labels."""
     from edge_ecg.bench.ec57 import reference_beats
-    from edge_ecg.data.mitdb import cut_windows, load_mitdb_record, prepared_lead
-    from edge_ecg.models.side import SideSpec, encode_side
-    from edge_ecg.runtime.preprocess import causal_filter_fn
+    from edge_ecg.data.mitdb import load_mitdb_record, prepared_lead
+    from edge_ecg.runtime.preprocess import causal_filter_fn, detected_beats
     from edge_ecg.signal.noise import add_noise, noise_block_mask, noise_gain
-    from edge_ecg.signal.qrs import detect_qrs, match_pairs
-    from edge_ecg.signal.rr import RRConfig, rr_features
+    from edge_ecg.signal.qrs import match_pairs
     from edge_ecg.train.tasks import Split
 
     fs = spec.fs_hz
-    before = int(round(spec.beat.before_s * fs))
     artifact = classes.index(ARTIFACT)
     rng = np.random.default_rng([seed, 11])
     xs, sides, ys, names, samples = [], [], [], [], []
@@ -55,17 +52,13 @@ def detector_examples(spec: InputSpec, records, data_dir, noise: np.ndarray, cla
             seg = np.resize(np.roll(trace, -int(rng.integers(trace.size))), x.size)
             mask = noise_block_mask(x.size, fs, block_s=BLOCK_S, start_s=float(rng.uniform(0, BLOCK_S)))
             xn = add_noise(x, seg, noise_gain(x, seg, float(rng.uniform(*SNR_DB))), mask)
-            r = detect_qrs(xn, fs)
+            r, windows, side = detected_beats(xn, fs, spec, margin=margin)
             pr, pd = match_pairs(ref, r, int(round(MATCH_S * fs)))
             y = np.full(r.size, artifact, np.int64)
             y[pd] = ref_y[pr]
             keep = (y == artifact) | ((y >= 0) & mask[r])
-            if spec.side_groups:
-                rr = rr_features(r, fs, config=RRConfig(**spec.rr) if spec.rr else RRConfig())
-                sides.append(encode_side(rr=rr.astype(np.float32), spec=SideSpec(spec.side_groups))[keep])
-            else:
-                sides.append(np.zeros((int(keep.sum()), 0), np.float32))
-            xs.append(cut_windows(xn, r[keep], before + margin, spec.length - before + margin))
+            xs.append(windows[keep])
+            sides.append(side[keep])
             ys.append(y[keep])
             names.append(np.full(int(keep.sum()), name))
             samples.append(r[keep])
