@@ -38,3 +38,44 @@ def test_runtime_side_imports_without_torch_tensorflow_or_wfdb():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+def test_wheel_carries_the_bundled_models_demo_record_and_export_recipes(tmp_path):
+    """An installed wheel has no checkout: everything the commands read must be inside it."""
+    import zipfile
+
+    from edge_ecg.deploy.recipes import list_recipes
+
+    res = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    (wheel,) = tmp_path.glob("edge_ecg-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        z.extractall(tmp_path / "site")
+    for required in (
+        "edge_ecg/assets/models/beat/model_int8.tflite",
+        "edge_ecg/assets/models/beat/model_int8.onnx",
+        "edge_ecg/assets/models/beat/model.json",
+        "edge_ecg/assets/records/mitdb_200_excerpt.npz",
+        "edge_ecg/assets/checkpoints/beat/model.safetensors",
+    ):
+        assert required in names, required
+    for recipe in (ROOT / "export" / "recipes").glob("*.json"):
+        assert (tmp_path / "site" / "edge_ecg" / "assets" / "recipes" / recipe.name).read_bytes() == recipe.read_bytes()
+
+    # Imported from the unpacked wheel (no checkout around it), the recipes resolve to the packaged copy.
+    code = (
+        "from edge_ecg.deploy.recipes import RECIPES_DIR, list_recipes, load_recipe\n"
+        "print(RECIPES_DIR.relative_to(RECIPES_DIR.parents[2]).as_posix())\n"
+        "print(','.join(list_recipes()))\n"
+        "print(load_recipe('rpi-tflite-int8').name)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path / "site",
+                         env={"PYTHONPATH": str(tmp_path / "site"), "PATH": ""}, timeout=120)
+    assert res.returncode == 0, res.stderr
+    where, names_line, loaded = res.stdout.split()
+    assert where == "edge_ecg/assets/recipes"
+    assert names_line.split(",") == list_recipes() and loaded == "rpi-tflite-int8"

@@ -38,9 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from edge_ecg.errors import ConfigError
+from edge_ecg.paths import ASSETS_DIR
 from edge_ecg.typed import known_fields_only, read_json_object
 
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "export" / "recipes"
+# The checkout's ``export/recipes``; an installed wheel carries a copy in the package's assets.
+_CHECKOUT_RECIPES = Path(__file__).resolve().parents[2] / "export" / "recipes"
+RECIPES_DIR = _CHECKOUT_RECIPES if _CHECKOUT_RECIPES.is_dir() else ASSETS_DIR / "recipes"
 FORMATS = ("onnx", "tflite")
 PRECISIONS = ("int8", "fp32", "dynamic-int8")
 MODEL_CARD_NAME = "MODEL_CARD.md"
