@@ -309,6 +309,21 @@ def test_quality_synthetic_cases():
     assert "low_kurtosis" not in assess(gauss, FS, thresholds=QualityThresholds(kurtosis_min=None)).reasons
 
 
+def test_failing_leads_faults_always_noise_only_on_more_than_a_third_of_the_leads():
+    from edge_ecg.signal.quality import QualityReport, failing_leads
+
+    ok, noisy, flat = QualityReport(True, ()), QualityReport(False, ("low_kurtosis",)), QualityReport(False, ("flat",))
+    assert failing_leads([noisy] * 4 + [ok] * 8) == []  # 4 of 12 is not more than a third
+    assert failing_leads([ok] * 7 + [noisy] * 5) == [7, 8, 9, 10, 11]
+    assert failing_leads([ok] * 11 + [flat]) == [11]  # a fault on one lead is enough
+    assert failing_leads([noisy, flat, ok]) == [1]  # faults are named first, alone
+    assert failing_leads([ok, noisy]) == [1] and failing_leads([noisy]) == [0]  # 1-2 leads: any lead
+    assert failing_leads([noisy, ok, ok]) == [] and failing_leads([noisy] * 2 + [ok]) == [0, 1]
+    assert failing_leads([noisy] + [ok] * 11, 0.0) == [0]
+    with pytest.raises(ConfigError, match="share of the leads"):
+        failing_leads([ok], 1.5)
+
+
 def _windows(x: np.ndarray, spans_min=None, win_s: float = 10.0):
     w = int(win_s * FS)
     out = []

@@ -20,7 +20,7 @@ from edge_ecg.runtime.classifier import Classifier, default_model_path
 from edge_ecg.runtime.demo import DEMO_RECORD
 from edge_ecg.runtime.replay import replay_record
 from edge_ecg.runtime.sinks import JsonlSink
-from edge_ecg.runtime.stream import StreamClassifier
+from edge_ecg.runtime.stream import GateConfig, StreamClassifier
 from edge_ecg.sim.simulator import SimConfig, Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -330,3 +330,38 @@ def test_twelve_lead_window_model_with_age_and_sex():
     assert all(set(r.probs) == set(clf12.classes) for r in windows)
     with pytest.raises(DeviceMismatchError, match="V6"):
         StreamClassifier(clf12, fs_hz=500.0, lead_names=rec.lead_names[:11], uv_per_count=1.0)
+
+
+def test_twelve_lead_gate_tolerates_one_leads_morphology_but_not_noise_on_most_leads():
+    """E07500 (CinC 2021, Georgia) is a clean 12-lead ECG whose leads II and aVF have a low
+    kurtosis; a gate that rejects a window for any one lead's noise index left it unreadable."""
+    from edge_ecg.paths import ASSETS_DIR, shared_data_dir
+    from edge_ecg.signal.noise import add_noise, noise_gain
+
+    clf12 = Classifier(ASSETS_DIR / "models" / "twelve_lead" / "model_fp32.onnx")
+    rec = read_record(shared_data_dir() / "cinc2021_12lead" / "E07500")  # 10 s, 500 Hz
+    counts = np.tile(np.asarray(rec.d_signal), (3, 1))  # looped to 30 s: windows at 2, 7, … s
+
+    def windows(counts, **gate):
+        sc = StreamClassifier(clf12, fs_hz=rec.fs_hz, lead_names=rec.lead_names, uv_per_count=rec.uv_per_count(),
+                              baseline_counts=rec.baseline, age=rec.age, sex=rec.sex, gate=GateConfig(**gate))
+        return [r for r in _push_all(sc, counts, chunk=500) if r.kind == "window"]
+
+    clean = windows(counts)
+    assert len(clean) >= 4 and all(r.quality == "ok" for r in clean)
+    strict = windows(counts, max_noisy_lead_fraction=0.0)  # every lead must pass, as 1- and 2-lead windows
+    assert len(strict) == len(clean) and all(r.quality == "unreadable" for r in strict)
+    assert all("lead II (low_kurtosis)" in r.reason or "lead aVF (low_kurtosis)" in r.reason for r in strict)
+
+    # electrode-motion noise (power SNR -6 dB) on 8 of the 12 leads: unreadable, naming only those leads
+    em = read_record(shared_data_dir() / "nstdb_noise" / "em", annotator=None)
+    nz = np.zeros(counts.shape)
+    idx = (60.0 + np.arange(len(counts)) / rec.fs_hz) * em.fs_hz  # from minute 1 of the noise record
+    nz[:, :8] = np.interp(idx, np.arange(len(em.p_signal)), em.p_signal[:, 0])[:, None]
+    x = counts.astype(np.float64)
+    noisy = add_noise(x, nz, noise_gain(x, nz + 1e-9 * (nz == 0), -6.0) * (np.arange(12) < 8))
+    out = windows(np.round(noisy).astype(np.int64))
+    assert out and all(r.quality == "unreadable" and r.reason.startswith("poor signal quality on lead") for r in out)
+    assert all(sum(f"lead {name} (" in r.reason for name in rec.lead_names[8:]) == 0 for r in out)
+    with pytest.raises(ConfigError, match="max_noisy_lead_fraction"):
+        GateConfig(max_noisy_lead_fraction=1.0)

@@ -58,7 +58,9 @@ different machines are comparable field by field (``edge-ecg bench --compare A.j
       streams          [{name ("beat" | "window"), status ("ok" | "n/a"), reason, model,
                          backend, source, fs_hz, n_channels, stream_s,
                          cpu_s_per_stream_s, cpu_ms_per_stream_s {decode, frontend, model,
-                         total}, wall_s_per_stream_s, k_estimate,
+                         total}, wall_s_per_stream_s, results_per_stream_s (beats or
+                         windows emitted), labelled_fraction (of those, the share the gate
+                         let through to the model; null if none), k_estimate,
                          verify {method ("backtoback" | "paced" | "none"), k, passed,
                                  trials: [{k, ok, …}]}}]
 
@@ -278,12 +280,21 @@ def format_profile(name: str, prof: dict, top: int = 12) -> str:
             + text_table(["op type", "ms/run", "% of run", "nodes"], rows))
 
 
+def _labelled(stream: dict) -> str:
+    """``"98 % of 1.2/s"``: the share of the stream's results the model labelled."""
+    frac = stream.get("labelled_fraction")
+    rate = stream.get("results_per_stream_s")
+    if frac is None:
+        return "none" if rate == 0 else "—"
+    return f"{100 * frac:.0f} % of {rate:.2f}/s"
+
+
 def format_capacity(cap: dict) -> str:
     rows = []
     reasons = []
     for s in cap["streams"]:
         if s["status"] != "ok":
-            rows.append([s["name"], s.get("source") or "—", "n/a", "", "", "", "", "", ""])
+            rows.append([s["name"], s.get("source") or "—", "n/a", "", "", "", "", "", "", ""])
             reasons.append(f"{s['name']}: {s.get('reason')}")
             continue
         ms = s["cpu_ms_per_stream_s"]
@@ -291,12 +302,16 @@ def format_capacity(cap: dict) -> str:
         verdict = {"backtoback": "back-to-back", "paced": "paced"}.get(v.get("method"), "not verified")
         check = "—" if v.get("passed") is None else "ok" if v.get("passed") else "FAILED"
         rows.append([s["name"], s["source"], _fmt(ms["total"], ".2f"), _fmt(ms["decode"], ".2f"),
-                     _fmt(ms["frontend"], ".2f"), _fmt(ms["model"], ".2f"), str(s["k_estimate"]),
+                     _fmt(ms["frontend"], ".2f"), _fmt(ms["model"], ".2f"), _labelled(s), str(s["k_estimate"]),
                      _fmt(v.get("k"), "d"), f"{verdict}: {check}"])
         if v.get("reason"):
             reasons.append(f"{s['name']} check: {v['reason']}")
+        if s.get("labelled_fraction") is not None and s["labelled_fraction"] < 0.5:
+            reasons.append(f"{s['name']}: the quality gate let only {100 * s['labelled_fraction']:.0f} % of the results "
+                           "through to the model, so its share is mostly the front end's")
     return ("streaming capacity of one core (FrameDecoder + StreamClassifier, one frame per read, model 1 thread)\n"
-            + text_table(["stream", "source", "CPU ms/s", "decode", "front end", "model", "K est.", "K verified", "check at K est."], rows)
+            + text_table(["stream", "source", "CPU ms/s", "decode", "front end", "model", "labelled", "K est.", "K verified",
+                          "check at K est."], rows)
             + "\nCPU ms per second of stream; K est. = floor(1000 / CPU ms/s) concurrent real-time streams per core; "
             "K verified: the largest K whose check passed" + "".join(f"\n{r}" for r in reasons))
 

@@ -30,7 +30,12 @@ from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.preprocess import model_inputs
 from edge_ecg.signal.filters import CausalFilter
 from edge_ecg.signal.qrs import StreamingQRSDetector
-from edge_ecg.signal.quality import assess
+from edge_ecg.signal.quality import (
+    MAX_NOISY_LEAD_FRACTION,
+    assess,
+    check_noisy_fraction,
+    failing_leads,
+)
 from edge_ecg.signal.resample import StreamingResampler
 from edge_ecg.signal.rr import RRConfig, RRTracker
 from edge_ecg.signal.template import BeatTemplate, Polarity
@@ -114,6 +119,9 @@ class GateConfig:
     the same when its window correlates at least this much (Pearson) with the median of the
     last :data:`GATE_TEMPLATE_BEATS` beat windows: a run of ectopic beats is alike beat to beat
     (and fails the indices much as noise does), noise artefacts are not.
+    ``max_noisy_lead_fraction``: a multi-lead window fails the quality indices when a lead has a
+    fault, or when more than this share of its leads fail the noise indices
+    (:func:`edge_ecg.signal.quality.failing_leads`; 0: any lead, as for 1- and 2-lead windows).
     """
 
     flat_uv: float = 10.0
@@ -121,8 +129,10 @@ class GateConfig:
     settle_s: float = 2.0
     beat_context_s: float | None = None
     beat_context_corr: float | None = None
+    max_noisy_lead_fraction: float = MAX_NOISY_LEAD_FRACTION
 
     def __post_init__(self):
+        check_noisy_fraction(self.max_noisy_lead_fraction, "max_noisy_lead_fraction")
         if self.beat_context_s is not None and not (math.isfinite(self.beat_context_s) and self.beat_context_s >= 1.0):
             raise ConfigError(f"beat_context_s must be >= 1 s (or None), got {self.beat_context_s!r}")
         if self.beat_context_corr is not None:
@@ -392,11 +402,12 @@ class StreamClassifier:
 
     def _quality_reason(self, start: int, stop: int) -> str | None:
         pos = np.arange(start, stop) % self.cap
-        for lead in range(self.n_leads):
-            q = assess(self.buf[pos, lead], self.fs)
-            if not q.ok:
-                return f"poor signal quality ({', '.join(q.reasons)}) on lead {self.spec.leads[lead]}"
-        return None
+        reports = [assess(self.buf[pos, lead], self.fs) for lead in range(self.n_leads)]
+        bad = failing_leads(reports, self.gate.max_noisy_lead_fraction)
+        if not bad:
+            return None
+        return "poor signal quality on " + ", ".join(
+            f"lead {self.spec.leads[i]} ({', '.join(reports[i].reasons)})" for i in bad)
 
     def _cut(self, start: int) -> np.ndarray:
         pos = np.arange(start, start + self.spec.length) % self.cap
