@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 
+from edge_ecg.data.records import read_record
 from edge_ecg.errors import ConfigError, SignalError
 from edge_ecg.signal.filters import (
     CausalFilter,
@@ -307,6 +308,27 @@ def test_quality_synthetic_cases():
         assess(np.r_[ecg, np.nan], FS)
     # a disabled check does not fire
     assert "low_kurtosis" not in assess(gauss, FS, thresholds=QualityThresholds(kurtosis_min=None)).reasons
+
+
+def test_assess_leads_equals_assess_lead_by_lead(data_dir):
+    from edge_ecg.signal.quality import assess_leads
+
+    rec = read_record(data_dir / "cinc2021_12lead" / "E07500", annotator=None)
+    x = rec.p_signal[:5000] * 1000.0
+    x[:, 3] = 0.5  # a flat lead
+    x[1000:1400, 5] = 4000.0  # a clipped excursion
+    counts = np.round(x / 5).astype(np.int32)
+    off = np.zeros(x.shape, dtype=bool)
+    off[10, 7] = True
+    together = assess_leads(x, rec.fs_hz, lead_off=off, counts=counts, rails_counts=(-800, 800))
+    assert len(together) == 12 and "flat" in together[3].reasons and "lead_off" in together[7].reasons
+    assert "saturation" in together[5].reasons
+    for k, rep in enumerate(together):
+        one = assess(x[:, k], rec.fs_hz, lead_off=off[:, k], counts=counts[:, k], rails_counts=(-800, 800))
+        assert rep.reasons == one.reasons and rep.sqi.keys() == one.sqi.keys()
+        assert all(np.isclose(rep.sqi[key], one.sqi[key], equal_nan=True) for key in rep.sqi)
+    with pytest.raises(SignalError, match="leads"):
+        assess_leads(x[:, 0], rec.fs_hz)
 
 
 def test_failing_leads_faults_always_noise_only_on_more_than_a_third_of_the_leads():

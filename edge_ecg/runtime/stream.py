@@ -32,7 +32,7 @@ from edge_ecg.signal.filters import CausalFilter
 from edge_ecg.signal.qrs import StreamingQRSDetector
 from edge_ecg.signal.quality import (
     MAX_NOISY_LEAD_FRACTION,
-    assess,
+    assess_leads,
     check_noisy_fraction,
     failing_leads,
 )
@@ -402,7 +402,7 @@ class StreamClassifier:
 
     def _quality_reason(self, start: int, stop: int) -> str | None:
         pos = np.arange(start, stop) % self.cap
-        reports = [assess(self.buf[pos, lead], self.fs) for lead in range(self.n_leads)]
+        reports = assess_leads(self.buf[pos], self.fs)
         bad = failing_leads(reports, self.gate.max_noisy_lead_fraction)
         if not bad:
             return None
