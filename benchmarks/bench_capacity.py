@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_ecg.bench.capacity import CapacityConfig, beat_source, stream_capacity, twelve_lead_source  # noqa: E402
 from edge_ecg.bench.machine import machine_info  # noqa: E402
-from edge_ecg.bench.report import machine_line, runtimes_line, text_table  # noqa: E402
+from edge_ecg.bench.report import labelled_share, machine_line, runtimes_line, text_table  # noqa: E402
 from edge_ecg.runtime.classifier import DEFAULT_MODEL_DIR, Classifier  # noqa: E402
 
 
@@ -84,19 +84,20 @@ def main(argv: list[str] | None = None) -> int:
         if ok:
             fe = ok[0]["cpu_ms_per_stream_s"]
             front = fe["decode"] + fe["frontend"]
-            rows.append([kind, "(front end only, no model)", f"{front:.2f}", str(int(1000 // front)) if front else "—", "—", "—"])
+            rows.append([kind, "(front end only, no model)", f"{front:.2f}", "—", str(int(1000 // front)) if front else "—", "—", "—"])
         base = ok[0]["cpu_s_per_stream_s"] if ok else None
         for e in mine:
             if e["status"] != "ok":
-                rows.append([kind, e.get("model") or "—", "n/a", "", "", e["reason"] or ""])
+                rows.append([kind, e.get("model") or "—", "n/a", "", "", "", e["reason"] or ""])
                 continue
             v = e["verify"] or {}
             rows.append([kind, f"{e['model']} ({e['backend'].split(' (')[0]})", f"{e['cpu_ms_per_stream_s']['total']:.2f}",
-                         str(e["k_estimate"]), "—" if v.get("k") is None else str(v["k"]),
+                         labelled_share(e), str(e["k_estimate"]), "—" if v.get("k") is None else str(v["k"]),
                          f"{e['cpu_s_per_stream_s'] / base:.2f}"])
     print()
-    print(text_table(["stream", "model", "CPU ms/s", "K est.", f"K {config.verify}", "CPU ×base"], rows))
+    print(text_table(["stream", "model", "CPU ms/s", "labelled", "K est.", f"K {config.verify}", "CPU ×base"], rows))
     print("CPU ms per second of stream on one core (decode + filters + QRS + windows + model, one frame per read); "
+          "labelled: the share of emitted beats/windows the quality gate let through to the model, per stream-second; "
           "K: concurrent real-time streams per core")
     for e in entries:
         reason = (e.get("verify") or {}).get("reason")

@@ -280,7 +280,7 @@ def format_profile(name: str, prof: dict, top: int = 12) -> str:
             + text_table(["op type", "ms/run", "% of run", "nodes"], rows))
 
 
-def _labelled(stream: dict) -> str:
+def labelled_share(stream: dict) -> str:
     """``"98 % of 1.2/s"``: the share of the stream's results the model labelled."""
     frac = stream.get("labelled_fraction")
     rate = stream.get("results_per_stream_s")
@@ -302,7 +302,7 @@ def format_capacity(cap: dict) -> str:
         verdict = {"backtoback": "back-to-back", "paced": "paced"}.get(v.get("method"), "not verified")
         check = "—" if v.get("passed") is None else "ok" if v.get("passed") else "FAILED"
         rows.append([s["name"], s["source"], _fmt(ms["total"], ".2f"), _fmt(ms["decode"], ".2f"),
-                     _fmt(ms["frontend"], ".2f"), _fmt(ms["model"], ".2f"), _labelled(s), str(s["k_estimate"]),
+                     _fmt(ms["frontend"], ".2f"), _fmt(ms["model"], ".2f"), labelled_share(s), str(s["k_estimate"]),
                      _fmt(v.get("k"), "d"), f"{verdict}: {check}"])
         if v.get("reason"):
             reasons.append(f"{s['name']} check: {v['reason']}")
