@@ -4,9 +4,11 @@ Every candidate (model × form) is timed round by round in a shuffled order
 (``edge_ecg.bench.latency.interleaved_rounds``), so machine drift hits all of them alike; ratios
 are against torch eager fp32 and against the fp32 file of the same runtime, both measured in the
 same rounds. Inputs are real DS2 beat windows (with their RR side vectors) cut the way the stream
-front end cuts them. The int8 files are the QAT result exported as the bundle recipe does
-(QDQ ONNX with uint8 activations; full-integer TFLite with int8 I/O); the fp32 files are the
-float checkpoint exported the way the recipes export it (same unit-height 2-D layout). File sizes come with their breakdown (``edge_ecg.bench.sizes``).
+front end cuts them; for a window model (the 12-lead one), the validation windows of its own
+training config, with their age/sex side inputs. The int8 files are the QAT (or PTQ) result
+exported as the bundle recipe does (QDQ ONNX with uint8 activations; full-integer TFLite with int8
+I/O); the fp32 files are the float checkpoint exported the way the recipes export it (same
+unit-height 2-D layout). File sizes come with their breakdown (``edge_ecg.bench.sizes``).
 
     python benchmarks/bench_variants.py \\
         --model se=runs/beat_fusion:runs/beat_qat --model lite=runs/beat_lite_fusion:runs/beat_lite_qat
@@ -41,6 +43,19 @@ def parse_model(text: str) -> tuple[str, Path, Path]:
     return label, Path(ckpt), Path(qat)
 
 
+def held_out_windows(cfg: dict, limit: int):
+    """A window model's inputs: the validation windows of the checkpoint's own training config
+    (records it never trained on), preprocessed as in training."""
+    from edge_ecg.train.config import TrainConfig
+    from edge_ecg.train.tasks import build_task
+    from edge_ecg.train.torch_data import WindowDataset
+
+    task = build_task(TrainConfig.from_dict(cfg["train_config"]))
+    ds = WindowDataset(task.val, task.input_spec, task.margin, train=False)
+    x, side, _ = ds.batch(np.arange(min(limit, len(ds))))
+    return x.numpy(), None if side is None else side.numpy()
+
+
 def build(label: str, ckpt: Path, qat_dir: Path, out: Path, n_windows: int):
     """The five runners of one model and the files behind them."""
     import torch
@@ -59,7 +74,10 @@ def build(label: str, ckpt: Path, qat_dir: Path, out: Path, n_windows: int):
     qat = load_quantized(qat_dir)
     spec_in = input_spec_from_dict(cfg["input_spec"])
     takes_side = bool(getattr(model, "side_dim", 0))
-    x, side, _, _ = ds2_windows(spec_in, limit=n_windows)
+    if spec_in.kind == "beat":
+        x, side, _, _ = ds2_windows(spec_in, limit=n_windows)
+    else:
+        x, side = held_out_windows(cfg, n_windows)
     length = int(spec_in.length)
     d = out / label
     # the native layout (unit-height 2-D convs where the model has them), as the export recipes
@@ -97,7 +115,7 @@ def build(label: str, ckpt: Path, qat_dir: Path, out: Path, n_windows: int):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", required=True, help="LABEL=CHECKPOINT_DIR:QAT_DIR (repeat)")
-    ap.add_argument("--windows", type=int, default=300, help="real DS2 windows cycled through (default 300)")
+    ap.add_argument("--windows", type=int, default=300, help="real held-out windows cycled through (default 300)")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--per-round", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=30)
@@ -129,7 +147,7 @@ def main(argv=None) -> int:
 
     m = machine_info()
     print(f"\n{m.get('cpu_model', '?')} · {m.get('cores_logical', '?')} cores · 1 thread, batch 1 · "
-          f"{args.rounds} interleaved rounds × {args.per_round} calls · {args.windows} real DS2 windows")
+          f"{args.rounds} interleaved rounds × {args.per_round} calls · {args.windows} real held-out windows")
     head = (f"{'model':<8}{'form':<13}{'median ms':>10}{'p99 ms':>9}{'× torch':>9}{'× fp32 same rt':>16}"
             f"{'KiB':>8}{'int8/fp32':>10}")
     print(head)
