@@ -148,6 +148,17 @@ def test_an_unnamed_ecg_channel_is_taken_as_lead_ii_and_only_as_lead_ii(names, c
         lead_index(names, "V1" if "V1" not in names else "V2")
 
 
+def test_lead_names_with_a_signal_type_prefix_match_the_lead():
+    names = ("ECG I", "EKG II", "ECG-aVR", "ECG_V1", "ECG MLII")
+    assert [lead_index(names, lead) for lead in ("I", "II", "aVR", "V1")] == [0, 1, 2, 3]
+    assert lead_index(("ECG V5", "ECG MLII"), "II") == 1
+    # "ECG 1" is a channel number, not lead I; "ECG X" is no lead at all
+    with pytest.raises(DeviceMismatchError, match="'I' not found"):
+        lead_index(("ECG 1", "ECG 2"), "I")
+    with pytest.raises(DeviceMismatchError, match="'V1' not found"):
+        lead_index(("ECG X", "ECG V2"), "V1")
+
+
 def test_numbered_channels_past_the_first_are_not_taken_as_lead_ii():
     with pytest.raises(DeviceMismatchError, match=r"lead 'II' not found; available leads: \['ECG2', 'ECG3'\]"):
         lead_index(("ECG2", "ECG3"), "II")

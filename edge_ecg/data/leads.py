@@ -34,9 +34,18 @@ _ALIASES = {"mlii": "ii", "ml2": "ii", "lead ii": "ii", "mli": "i", "mliii": "ii
 _UNNAMED_CHANNEL = re.compile(r"(ecg|ekg)[ _-]?[01]?")
 
 
+# EDF and many Holter exports prefix the lead with the signal type: "ECG II", "EKG V1", "ECG-aVR".
+_TYPED_LEAD = re.compile(r"(?:ecg|ekg)[ _-]+(.+)")
+_LEAD_KEYS = {name.lower() for name in STANDARD_12_LEADS} | set(_ALIASES)
+
+
 def canonical_lead(name: str) -> str:
-    """Lower-case canonical key of a lead name (``'MLII'`` -> ``'ii'``, ``'AVR'`` -> ``'avr'``)."""
+    """Lower-case canonical key of a lead name (``'MLII'`` -> ``'ii'``, ``'AVR'`` -> ``'avr'``,
+    ``'ECG II'`` -> ``'ii'``; ``'ECG 1'`` stays a channel number, not lead I)."""
     key = name.strip().lower()
+    typed = _TYPED_LEAD.fullmatch(key)
+    if typed and typed.group(1) in _LEAD_KEYS:
+        key = typed.group(1)
     return _ALIASES.get(key, key)
 
 
