@@ -321,6 +321,23 @@ def test_derived_limb_leads_match_recorded(data_dir, name):
     assert np.ptp(recorded, axis=0).min() > 100  # and the leads are real signals, not zeros
 
 
+def test_lead_weights_name_the_columns_and_the_einthoven_goldberger_weights():
+    from edge_ecg.data.leads import lead_weights
+
+    cols, w = lead_weights(("V1", "I", "II"), ("II", "III", "aVR", "aVL", "aVF", "V1"), derive=True)
+    assert cols == [2, 1, 0]  # II, I (derivation), V1
+    np.testing.assert_array_equal(w, [[1, 1, -0.5, -0.5, 1, 0], [0, -1, -0.5, 1, -0.5, 0], [0, 0, 0, 0, 0, 1]])
+    cols, w = lead_weights(("I", "III"), ("II", "aVF"), derive=True)  # II = I + III
+    assert cols == [0, 1]
+    np.testing.assert_array_equal(w, [[1, 0.5], [1, 1]])
+    cols, w = lead_weights(("II", "III"), ("I",), derive=True)  # I = II - III
+    assert cols == [0, 1] and w.tolist() == [[1.0], [-1.0]]
+    with pytest.raises(DeviceMismatchError, match="'III' not found; available"):
+        lead_weights(("I", "II"), ("III",))  # derivation only when asked for
+    x = np.array([[1.0, np.nan, 3.0]])
+    assert select_leads(x, ("I", "X", "II"), ("II", "aVL"), derive=True).tolist() == [[3.0, -0.5]]  # no NaN leak
+
+
 def test_lead_selection_and_reduction(data_dir):
     rec = read_record(data_dir / "cinc2021_12lead" / "JS20000")
     uv = rec.signal_uv()

@@ -222,8 +222,8 @@ def test_device_mismatch_is_refused_at_start(clf, demo_record):
 def test_channels_pick_the_device_channels_that_feed_the_model(clf):
     from edge_ecg.runtime.stream import match_leads
 
-    assert match_leads(("MLII",), ("ECG1", "ECG2")) == [0]  # unnamed: the first is lead II
-    assert match_leads(("MLII",), ("ECG1", "ECG2"), ("ecg2",)) == [1]
+    assert match_leads(("MLII",), ("ECG1", "ECG2")) == ([0], None)  # unnamed: the first is lead II
+    assert match_leads(("MLII",), ("ECG1", "ECG2"), ("ecg2",)) == ([1], None)
     assert StreamClassifier(clf, fs_hz=250.0, lead_names=("V1", "X"), uv_per_count=(1.0, 2.5),
                             channels=("X",)).uv_per_count.tolist() == [2.5]
     with pytest.raises(ConfigError, match=r"channels \['A', 'B'\]: the model takes 1 lead\(s\) \['MLII'\]"):
@@ -365,3 +365,35 @@ def test_twelve_lead_gate_tolerates_one_leads_morphology_but_not_noise_on_most_l
     assert all(sum(f"lead {name} (" in r.reason for name in rec.lead_names[8:]) == 0 for r in out)
     with pytest.raises(ConfigError, match="max_noisy_lead_fraction"):
         GateConfig(max_noisy_lead_fraction=1.0)
+
+
+def test_eight_channel_front_end_feeds_a_twelve_lead_model_with_derived_limb_leads():
+    """An 8-channel ECG front end records I, II and V1-V6; III, aVR, aVL and aVF are derived."""
+    from edge_ecg.paths import ASSETS_DIR, shared_data_dir
+
+    clf12 = Classifier(ASSETS_DIR / "models" / "twelve_lead" / "model_fp32.onnx")
+    rec = read_record(shared_data_dir() / "cpsc2018" / "A0005")  # 25 s, 500 Hz, 12 leads
+    counts = np.asarray(rec.d_signal)
+    keep = [rec.lead_names.index(n) for n in ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")]
+
+    def run(cols, lead_off=None):
+        sc = StreamClassifier(clf12, fs_hz=rec.fs_hz, lead_names=tuple(rec.lead_names[c] for c in cols),
+                              uv_per_count=np.asarray(rec.uv_per_count())[cols], baseline_counts=np.asarray(rec.baseline)[cols],
+                              age=rec.age, sex=rec.sex)
+        return sc, [r for r in _push_all(sc, counts[:, cols], chunk=500, lead_off=lead_off) if r.kind == "window"]
+
+    sc12, full = run(list(range(12)))
+    sc8, eight = run(keep)
+    assert sc12.mix is None and sc8.mix is not None and sc8.mix.shape == (8, 12)
+    assert len(eight) == len(full) == 3 and all(r.quality == "ok" for r in eight)
+    # the recorded limb leads are the machine's own derivation, to within rounding of the counts
+    for a, b in zip(full, eight, strict=True):
+        assert a.label == b.label and max(abs(a.probs[k] - b.probs[k]) for k in a.probs) < 0.02
+    # lead-off on lead I reaches every lead derived from it
+    off = np.zeros((len(counts), 8), dtype=bool)
+    off[3000:3100, 0] = True  # 6.0-6.2 s
+    _, flagged = run(keep, lead_off=off)
+    reasons = [r.reason for r in flagged if r.quality == "unreadable"]
+    assert reasons and set(reasons) == {"lead off"} and len(flagged) == 3
+    with pytest.raises(DeviceMismatchError, match="needs two of I, II, III"):
+        run([keep[0]] + keep[2:])  # lead I without II or III: no limb lead can be derived

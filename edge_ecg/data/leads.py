@@ -67,16 +67,67 @@ def lead_index(lead_names: Sequence[str], lead: str | int) -> int:
     raise DeviceMismatchError(f"lead {lead!r} not found; available leads: {list(lead_names)}")
 
 
-def derive_limb_leads(lead_i: np.ndarray, lead_ii: np.ndarray) -> dict[str, np.ndarray]:
-    """III, aVR, aVL, aVF from leads I and II (same units in, same units out)."""
-    i = np.asarray(lead_i, dtype=np.float64)
-    ii = np.asarray(lead_ii, dtype=np.float64)
-    return {
-        "III": ii - i,
-        "aVR": -(i + ii) / 2.0,
-        "aVL": i - ii / 2.0,
-        "aVF": ii - i / 2.0,
-    }
+# each limb lead as weights on leads I and II (Einthoven: III = II - I; Goldberger: aVR, aVL, aVF)
+_LIMB_ON_I_II = {"i": (1.0, 0.0), "ii": (0.0, 1.0), "iii": (-1.0, 1.0),
+                 "avr": (-0.5, -0.5), "avl": (1.0, -0.5), "avf": (-0.5, 1.0)}  # fmt: skip
+
+
+def lead_weights(
+    lead_names: Sequence[str],
+    wanted: Sequence[str],
+    *,
+    derive: bool = False,
+) -> tuple[list[int], np.ndarray]:
+    """How to make the ``wanted`` leads from a signal with ``lead_names``: the columns to read
+    and the ``(len(columns), len(wanted))`` weights on them. A lead present by name (see
+    :func:`lead_index`) is its own column with weight 1; with ``derive=True`` a missing limb lead
+    (I, II, III, aVR, aVL, aVF) is a weighted sum of two of I, II, III that are present (an
+    8-channel front end records I, II and V1-V6). :class:`DeviceMismatchError` names a lead that
+    is neither present nor derivable, and the leads that are available."""
+    terms: list[dict[int, float]] = []
+    for name in wanted:
+        try:
+            terms.append({lead_index(lead_names, name): 1.0})
+            continue
+        except DeviceMismatchError:
+            key = canonical_lead(name)
+            if not (derive and key in _LIMB_ON_I_II):
+                how = " (nor derivable: needs two of I, II, III)" if derive else ""
+                raise DeviceMismatchError(f"lead {name!r} not found{how}; available leads: {list(lead_names)}") from None
+        terms.append(_limb_terms(lead_names, key, name))
+    columns = list(dict.fromkeys(c for t in terms for c in t))
+    weights = np.zeros((len(columns), len(wanted)))
+    for j, t in enumerate(terms):
+        for c, w in t.items():
+            weights[columns.index(c), j] += w
+    return columns, weights
+
+
+def _limb_terms(lead_names: Sequence[str], key: str, name: str) -> dict[int, float]:
+    """``{column: weight}`` of limb lead ``key`` from two of I, II, III present in ``lead_names``."""
+    col = {}
+    for base in ("i", "ii", "iii"):
+        try:
+            col[base] = lead_index(lead_names, base.upper())
+        except DeviceMismatchError:
+            pass
+    # leads I and II as weights on the columns present
+    if "i" in col and "ii" in col:
+        lead_i, lead_ii = {col["i"]: 1.0}, {col["ii"]: 1.0}
+    elif "i" in col and "iii" in col:
+        lead_i, lead_ii = {col["i"]: 1.0}, {col["i"]: 1.0, col["iii"]: 1.0}
+    elif "ii" in col and "iii" in col:
+        lead_i, lead_ii = {col["ii"]: 1.0, col["iii"]: -1.0}, {col["ii"]: 1.0}
+    else:
+        raise DeviceMismatchError(
+            f"lead {name!r} not found nor derivable (needs two of I, II, III); available leads: {list(lead_names)}"
+        )
+    a, b = _LIMB_ON_I_II[key]
+    out: dict[int, float] = {}
+    for part, w in ((lead_i, a), (lead_ii, b)):
+        for c, v in part.items():
+            out[c] = out.get(c, 0.0) + w * v
+    return {c: w for c, w in out.items() if w != 0.0}
 
 
 def select_leads(
@@ -89,48 +140,20 @@ def select_leads(
     """Columns of ``signal`` (``(n_samples, n_leads)``) in the order of ``wanted``.
 
     With ``derive=True`` a missing limb lead (I, II, III, aVR, aVL, aVF) is computed from two of
-    I, II, III that are present. Returns float64 ``(n_samples, len(wanted))``.
+    I, II, III that are present (:func:`lead_weights`). Returns float64 ``(n_samples, len(wanted))``.
     """
     x = np.asarray(signal)
     if x.ndim != 2 or x.shape[1] != len(lead_names):
         raise SignalError(
             f"signal of shape {x.shape} does not match {len(lead_names)} lead names {list(lead_names)}"
         )
-    keys = {canonical_lead(n): k for k, n in enumerate(lead_names)}
-    columns: list[np.ndarray] = []
-    derived: dict[str, np.ndarray] | None = None
-    for name in wanted:
-        key = canonical_lead(name)
-        if key in keys:
-            columns.append(x[:, keys[key]].astype(np.float64))
-            continue
-        if derive and key in ("i", "ii", "iii", "avr", "avl", "avf"):
-            if derived is None:
-                derived = _limb_leads(x, keys, lead_names, name)
-            columns.append(derived[key])
-            continue
-        how = " (nor derivable: needs two of I, II, III)" if derive else ""
-        raise DeviceMismatchError(
-            f"lead {name!r} not found{how}; available leads: {list(lead_names)}"
-        )
-    return np.stack(columns, axis=1) if columns else np.empty((x.shape[0], 0))
-
-
-def _limb_leads(x, keys, lead_names, name) -> dict[str, np.ndarray]:
-    col = {k: x[:, keys[k]].astype(np.float64) for k in ("i", "ii", "iii") if k in keys}
-    if "i" in col and "ii" in col:
-        i, ii = col["i"], col["ii"]
-    elif "i" in col and "iii" in col:
-        i, ii = col["i"], col["i"] + col["iii"]
-    elif "ii" in col and "iii" in col:
-        i, ii = col["ii"] - col["iii"], col["ii"]
-    else:
-        raise DeviceMismatchError(
-            f"lead {name!r} not found nor derivable (needs two of I, II, III); "
-            f"available leads: {list(lead_names)}"
-        )
-    out = {k.lower(): v for k, v in derive_limb_leads(i, ii).items()}
-    out["i"], out["ii"] = i, ii
+    columns, weights = lead_weights(lead_names, wanted, derive=derive)
+    out = np.zeros((x.shape[0], len(wanted)))
+    for j in range(len(wanted)):
+        # only the columns a lead is made of: a NaN elsewhere must not reach it through a 0 weight
+        for k in np.flatnonzero(weights[:, j]):
+            w = weights[k, j]
+            out[:, j] += x[:, columns[k]] if w == 1.0 else w * x[:, columns[k]]
     return out
 
 

@@ -106,7 +106,7 @@ class StreamSession:
                 out += self.sc.push(ev.first_sample, ev.counts, ev.lead_off)
                 self.device_time_s = ev.end_sample / self.sc.fs_dev
                 for s in self.sinks:
-                    s.samples(ev.first_sample, ev.uv()[:, self.sc.lead_idx] if ev.uv_per_count is not None else ev.counts)
+                    s.samples(ev.first_sample, self.sc.model_leads(ev.uv()) if ev.uv_per_count is not None else ev.counts)
         elif isinstance(ev, Gap):
             if self.sc is not None:
                 out = self.sc.gap(ev.first_sample, ev.n_samples)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_ecg.data.leads import lead_index
+from edge_ecg.data.leads import lead_index, lead_weights
 from edge_ecg.deploy.manifest import InputSpec
 from edge_ecg.errors import ConfigError, DeviceMismatchError, SignalError
 from edge_ecg.models.side import SideSpec, encode_side
@@ -143,25 +143,34 @@ class GateConfig:
 
 
 def match_leads(wanted: tuple[str, ...], available: tuple[str, ...],
-                channels: tuple[str, ...] | None = None) -> list[int]:
-    """Indices into ``available`` of the manifest's leads, matched as
-    :func:`edge_ecg.data.leads.lead_index` does (case-insensitive, MLII ≈ II, an unnamed "ECG"
-    channel taken as II) — or, when ``channels`` is given, of those device channels, one per
+                channels: tuple[str, ...] | None = None) -> tuple[list[int], np.ndarray | None]:
+    """The device channels that make the manifest's leads, and the weights that mix them
+    (``None``: each lead is one channel as it is). Matched as
+    :func:`edge_ecg.data.leads.lead_weights` does (case-insensitive, MLII ≈ II, an unnamed "ECG"
+    channel taken as II, a missing limb lead derived from two of I, II, III: an 8-channel front
+    end sends I, II, V1-V6) — or, when ``channels`` is given, those device channels, one per
     manifest lead in its order (a device whose channel names say nothing or the wrong thing)."""
     if channels is not None and len(channels) != len(wanted):
         raise ConfigError(f"channels {list(channels)}: the model takes {len(wanted)} lead(s) {list(wanted)}; "
                           "give one device channel per lead")
+    if channels is None:
+        try:
+            columns, weights = lead_weights(available, wanted, derive=True)
+        except DeviceMismatchError as exc:
+            raise DeviceMismatchError(f"the model needs leads {list(wanted)} but the device sends {list(available)}: "
+                                      f"{exc}; it cannot be classified without them") from None
+        direct = weights.shape[0] == weights.shape[1] and np.array_equal(weights, np.eye(len(wanted)))
+        return columns, None if direct else weights
     out = []
-    for w, name in zip(wanted, channels or wanted, strict=True):
+    for w, name in zip(wanted, channels, strict=True):
         try:
             out.append(lead_index(available, name))
         except DeviceMismatchError:
-            what = f"channel {name!r} for its lead {w!r}" if channels else f"lead {w!r}"
             raise DeviceMismatchError(
-                f"the model needs {what} but the device sends {list(available)}; "
+                f"the model needs channel {name!r} for its lead {w!r} but the device sends {list(available)}; "
                 "it cannot be classified without it"
             ) from None
-    return out
+    return out, None
 
 
 class StreamClassifier:
@@ -204,7 +213,8 @@ class StreamClassifier:
             )
         self.fs_dev = float(fs_hz)
         self.fs = float(spec.fs_hz)
-        self.lead_idx = match_leads(spec.leads, tuple(lead_names), channels)
+        # device channels read (lead_idx) and, for derived limb leads, how they mix into the model's leads
+        self.lead_idx, self.mix = match_leads(spec.leads, tuple(lead_names), channels)
         upc = np.broadcast_to(np.asarray(uv_per_count, dtype=np.float64), (len(lead_names),))
         self.uv_per_count = upc[self.lead_idx]
         base = np.broadcast_to(np.asarray(baseline_counts, dtype=np.float64), (len(lead_names),))
@@ -212,7 +222,7 @@ class StreamClassifier:
         self.rail = rail_counts
         self.gate = gate
         self.classes = classifier.classes
-        self.n_leads = len(self.lead_idx)
+        self.n_leads = len(spec.leads)
         self.cap = int(round(buffer_s * self.fs))
         self.side_spec = SideSpec(spec.side_groups) if spec.side_groups else None
         self.static_side = None
@@ -300,7 +310,7 @@ class StreamClassifier:
             flags |= lo.astype(np.uint8)
         if self.rail is not None:
             flags |= (np.abs(sel) >= self.rail - self.gate.saturation_margin).any(axis=1).astype(np.uint8) << 1
-        y = self.filter.process((sel - self.baseline) * self.uv_per_count)
+        y = self.filter.process(self._mix((sel - self.baseline) * self.uv_per_count))
         if self.resampler is not None:
             y = self.resampler.process(y)
             # flags follow the nearest device sample of each output sample
@@ -313,6 +323,13 @@ class StreamClassifier:
         else:
             out += self._windows(t_arr)
         return out
+
+    def _mix(self, x: np.ndarray) -> np.ndarray:
+        return x if self.mix is None else x @ self.mix
+
+    def model_leads(self, uv: np.ndarray) -> np.ndarray:
+        """The model's leads (``(n, leads)``, µV) from all device channels in µV ``(n, channels)``."""
+        return self._mix(np.asarray(uv)[:, self.lead_idx])
 
     def _append(self, y: np.ndarray, flags: np.ndarray) -> None:
         k = y.shape[0]
