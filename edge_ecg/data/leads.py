@@ -70,6 +70,7 @@ def lead_index(lead_names: Sequence[str], lead: str | int) -> int:
 # each limb lead as weights on leads I and II (Einthoven: III = II - I; Goldberger: aVR, aVL, aVF)
 _LIMB_ON_I_II = {"i": (1.0, 0.0), "ii": (0.0, 1.0), "iii": (-1.0, 1.0),
                  "avr": (-0.5, -0.5), "avl": (1.0, -0.5), "avf": (-0.5, 1.0)}  # fmt: skip
+LIMB_LEAD_KEYS = frozenset(_LIMB_ON_I_II)  # canonical keys of the leads that can be derived
 
 
 def lead_weights(
@@ -92,8 +93,7 @@ def lead_weights(
         except DeviceMismatchError:
             key = canonical_lead(name)
             if not (derive and key in _LIMB_ON_I_II):
-                how = " (nor derivable: needs two of I, II, III)" if derive else ""
-                raise DeviceMismatchError(f"lead {name!r} not found{how}; available leads: {list(lead_names)}") from None
+                raise DeviceMismatchError(f"lead {name!r} not found; available leads: {list(lead_names)}") from None
         terms.append(_limb_terms(lead_names, key, name))
     columns = list(dict.fromkeys(c for t in terms for c in t))
     weights = np.zeros((len(columns), len(wanted)))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_ecg.data.leads import lead_index, lead_weights
+from edge_ecg.data.leads import LIMB_LEAD_KEYS, canonical_lead, lead_index, lead_weights
 from edge_ecg.deploy.manifest import InputSpec
 from edge_ecg.errors import ConfigError, DeviceMismatchError, SignalError
 from edge_ecg.models.side import SideSpec, encode_side
@@ -154,11 +154,16 @@ def match_leads(wanted: tuple[str, ...], available: tuple[str, ...],
         raise ConfigError(f"channels {list(channels)}: the model takes {len(wanted)} lead(s) {list(wanted)}; "
                           "give one device channel per lead")
     if channels is None:
-        try:
-            columns, weights = lead_weights(available, wanted, derive=True)
-        except DeviceMismatchError as exc:
-            raise DeviceMismatchError(f"the model needs leads {list(wanted)} but the device sends {list(available)}: "
-                                      f"{exc}; it cannot be classified without them") from None
+        for w in wanted:
+            try:
+                lead_weights(available, (w,), derive=True)
+            except DeviceMismatchError:
+                limb = canonical_lead(w) in LIMB_LEAD_KEYS
+                raise DeviceMismatchError(
+                    f"the model needs lead {w!r} but the device sends {list(available)}"
+                    f"{' (nor two of I, II, III to derive it from)' if limb else ''}; it cannot be classified without it"
+                ) from None
+        columns, weights = lead_weights(available, wanted, derive=True)
         direct = weights.shape[0] == weights.shape[1] and np.array_equal(weights, np.eye(len(wanted)))
         return columns, None if direct else weights
     out = []
