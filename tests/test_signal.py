@@ -150,6 +150,28 @@ def test_zero_phase_keeps_peak_position_and_causal_delays_it():
         filter_zero_phase(x[:5], spec, FS)
 
 
+def test_mains_notches_remove_hum_and_leave_the_ecg_band():
+    from edge_ecg.signal.filters import MAINS_HZ, CausalFilter, mains_sos
+
+    assert mains_sos(360.0).shape == (2, 6) and mains_sos(128.0).shape == (2, 6)  # 60 Hz < 0.95 x 64 Hz
+    assert mains_sos(100.0).shape == (0, 6) and mains_sos(250.0, (50.0,)).shape == (1, 6)
+    fs = 360.0
+    t = np.arange(int(20 * fs)) / fs
+    for f_hum in MAINS_HZ:
+        hum = 300.0 * np.sin(2 * np.pi * f_hum * t)
+        y = CausalFilter(FilterSpec(), fs, mains_hz=MAINS_HZ).process(hum)
+        without = CausalFilter(FilterSpec(), fs).process(hum)
+        tail = slice(int(5 * fs), None)  # after the notch has rung in
+        assert np.std(without[tail]) > 50 and np.std(y[tail]) < 0.01 * np.std(without[tail])  # the band-pass alone keeps 25-55 %
+    ecg_band = 300.0 * np.sin(2 * np.pi * 10.0 * t)
+    a = CausalFilter(FilterSpec(), fs, mains_hz=MAINS_HZ).process(ecg_band)[int(5 * fs):]
+    b = CausalFilter(FilterSpec(), fs).process(ecg_band)[int(5 * fs):]
+    assert np.max(np.abs(a - b)) < 0.02 * 300.0  # 10 Hz passes (the notches shift its phase a little)
+    chunked = CausalFilter(FilterSpec(), fs, mains_hz=MAINS_HZ)
+    whole = CausalFilter(FilterSpec(), fs, mains_hz=MAINS_HZ).process(ecg_band)
+    np.testing.assert_allclose(np.concatenate([chunked.process(ecg_band[i : i + 37]) for i in range(0, len(t), 37)]), whole, atol=1e-9)
+
+
 def test_filters_refuse_nan_and_bad_shapes():
     x = np.zeros(50)
     x[7] = np.nan

@@ -27,6 +27,7 @@ import numpy as np
 
 from edge_ecg.bench.report import pct
 from edge_ecg.data.labels import ARTIFACT
+from edge_ecg.signal.filters import MAINS_HZ
 from edge_ecg.signal.qrs import match_pairs
 
 MATCH_WINDOW_S = 0.150
@@ -142,7 +143,7 @@ def offline_labels(clf, record_name: str, data_dir, record_fs_hz: float,
     return np.rint(beats.sample * (record_fs_hz / beats.fs_hz)).astype(np.int64), _labels(clf, beats.x, side)
 
 
-def detector_labels(clf, record, channel: str | None = None) -> tuple[np.ndarray, list[str]]:
+def detector_labels(clf, record, channel: str | None = None, *, mains_hz: tuple[float, ...] = MAINS_HZ) -> tuple[np.ndarray, list[str]]:
     """The same model file with the runtime's own front end run offline over the whole ``record``
     at once: its causal filter over the whole lead, its QRS detector, causal RR features of the
     detected beats, the beat window around each detected R. It differs from the stream only in
@@ -150,13 +151,13 @@ def detector_labels(clf, record, channel: str | None = None) -> tuple[np.ndarray
     the two agree beat for beat when the streaming path loses and changes nothing. (When the
     model rate differs from the record's, the record is resampled the way training data is, with
     a zero-phase polyphase filter, where the stream uses its causal resampler.) ``channel``: the
-    record's channel to use (default: the manifest's lead). Returns (detected R samples on the
-    record's clock, labels)."""
+    record's channel to use (default: the manifest's lead); ``mains_hz``: the stream's mains
+    notches. Returns (detected R samples on the record's clock, labels)."""
     from edge_ecg.data.mitdb import prepared_lead
     from edge_ecg.runtime.preprocess import causal_filter_fn, detected_beats
 
     spec = clf.manifest.input
-    x, fs = prepared_lead(record, channel or spec.leads[0], spec.fs_hz, causal_filter_fn(spec.filter), None)
+    x, fs = prepared_lead(record, channel or spec.leads[0], spec.fs_hz, causal_filter_fn(spec.filter, mains_hz), None)
     r, windows, side = detected_beats(x, fs, spec)
     return np.rint(r * record.fs_hz / fs).astype(np.int64), _labels(clf, windows, side)
 
@@ -203,12 +204,13 @@ class RecordResult:
 
 
 def ec57_record(clf, record_name: str, data_dir, *, speed: float | None = None,
-                channel: str | None = None, skip_s: float = 0.0) -> RecordResult:
+                channel: str | None = None, skip_s: float = 0.0, mains_hz: tuple[float, ...] = MAINS_HZ) -> RecordResult:
     """One record through simulator → pty → runtime, and offline two ways (at the reference R
     peaks; with the runtime's own front end over the whole record); all scored. ``channel``: the
     record's channel that feeds the (single-lead) model, when its name does not say so.
     ``skip_s``: beats before this time are left out of the EC57 scores (``bxb`` skips a 300 s
-    learning period by default); the per-beat agreements cover the whole record."""
+    learning period by default); the per-beat agreements cover the whole record. ``mains_hz``: the
+    runtime's mains notches (in the stream and in the offline run of its front end alike)."""
     import time
 
     from edge_ecg.data.mitdb import load_mitdb_record
@@ -217,7 +219,7 @@ def ec57_record(clf, record_name: str, data_dir, *, speed: float | None = None,
     rec = load_mitdb_record(record_name, data_dir)
     ref_s, ref_c = reference_beats(rec)
     t0 = time.perf_counter()
-    session, _ = replay_record(rec, clf, speed=speed, channels=(channel,) if channel else None)
+    session, _ = replay_record(rec, clf, speed=speed, channels=(channel,) if channel else None, mains_hz=mains_hz)
     seconds = time.perf_counter() - t0
     beats = [r for r in session.results if r.kind == "beat"]
     det_s = np.array([r.sample for r in beats], np.int64)
@@ -226,7 +228,7 @@ def ec57_record(clf, record_name: str, data_dir, *, speed: float | None = None,
     off_s, off_l = offline_labels(clf, record_name, data_dir, rec.fs_hz, channel)
     offline = score_record(ref_s, ref_c, off_s, off_l, rec.fs_hz, skip_s=skip_s)
     agree, compared = label_agreement(ref_s, ref_c, det_s, det_l, off_s, off_l, rec.fs_hz)
-    agree_p, compared_p = label_agreement(ref_s, ref_c, det_s, det_l, *detector_labels(clf, rec, channel), rec.fs_hz)
+    agree_p, compared_p = label_agreement(ref_s, ref_c, det_s, det_l, *detector_labels(clf, rec, channel, mains_hz=mains_hz), rec.fs_hz)
     return RecordResult(record_name, stream, offline, agree, compared, session.summary()["samples_lost"],
                         seconds, rec.n_samples / rec.fs_hz, session.cpu_s, list(session.latencies_ms),
                         agree_p, compared_p)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from edge_ecg.runtime.stream_cli import add_model_arguments
+    from edge_ecg.runtime.stream_cli import add_mains_argument, add_model_arguments
 
     add_model_arguments(p)
+    add_mains_argument(p)
     p.add_argument("--records", help="comma-separated record names, or the MIT-BIH splits DS1 / DS2 (default: DS2 of "
                                      "the shared MIT-BIH; with --data, every record there that has .atr annotations)")
     p.add_argument("--data", help="folder of WFDB records with .atr beat annotations, any rate (default: the shared MIT-BIH folder)")
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         records = SPLITS["DS2"]
     results = []
     for name in records:
-        r = ec57_record(clf, name, data, speed=args.speed, channel=args.channel, skip_s=args.skip_s)
+        r = ec57_record(clf, name, data, speed=args.speed, channel=args.channel, skip_s=args.skip_s, mains_hz=args.mains)
         results.append(r)
         s = r.stream.summary()
         print(f"{name}: {r.device_s:.0f} s in {r.seconds:.1f} s, QRS Se {100 * s['qrs_se']:.2f} +P {100 * s['qrs_ppv']:.2f}, "

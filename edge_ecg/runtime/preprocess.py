@@ -13,12 +13,12 @@ from edge_ecg.signal.filters import FilterSpec, filter_causal
 from edge_ecg.signal.normalize import normalize_window
 
 
-def causal_filter_fn(spec: FilterSpec) -> Callable[[np.ndarray, float], np.ndarray]:
-    """``f(signal, fs_hz)``: the runtime's causal filter applied to a whole record at once
-    (equal to the streaming filter fed chunk by chunk)."""
+def causal_filter_fn(spec: FilterSpec, mains_hz: tuple[float, ...] = ()) -> Callable[[np.ndarray, float], np.ndarray]:
+    """``f(signal, fs_hz)``: the runtime's causal filter (with notches at ``mains_hz``) applied to
+    a whole record at once (equal to the streaming filter fed chunk by chunk)."""
 
     def apply(x: np.ndarray, fs_hz: float) -> np.ndarray:
-        return filter_causal(x, spec, fs_hz)
+        return filter_causal(x, spec, fs_hz, mains_hz=mains_hz)
 
     return apply
 

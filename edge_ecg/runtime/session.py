@@ -24,6 +24,7 @@ from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.sinks import Sink
 from edge_ecg.runtime.sources import Disconnected, Overflow, Reconnected
 from edge_ecg.runtime.stream import GateConfig, LatencyWindow, StreamClassifier, StreamResult
+from edge_ecg.signal.filters import MAINS_HZ
 
 RAILS = {"int16": 2**15 - 1, "int24": 2**23 - 1}
 LATENCY_WINDOW = 10_000
@@ -51,9 +52,11 @@ class StreamSession:
     """Owns the :class:`StreamClassifier` of the current device description and feeds sinks."""
 
     def __init__(self, classifier: Classifier, *, sinks: Iterable[Sink] = (), gate: GateConfig = GateConfig(),  # noqa: B008 (frozen)
-                 age: float | None = None, sex: str | None = None, channels: tuple[str, ...] | None = None):
+                 age: float | None = None, sex: str | None = None, channels: tuple[str, ...] | None = None,
+                 mains_hz: tuple[float, ...] = MAINS_HZ):
         self.clf = classifier
         self.channels = channels
+        self.mains_hz = mains_hz
         self.sinks = list(sinks)
         self.gate = gate
         self.age, self.sex = age, sex
@@ -77,7 +80,7 @@ class StreamSession:
         self.sc = StreamClassifier(
             self.clf, fs_hz=d.fs_hz, lead_names=d.channel_names, uv_per_count=d.uv_per_count,
             baseline_counts=d.baseline_counts, rail_counts=RAILS.get(d.sample_format), gate=self.gate,
-            age=self.age, sex=self.sex, channels=self.channels,
+            age=self.age, sex=self.sex, channels=self.channels, mains_hz=self.mains_hz,
         )
         return out
 

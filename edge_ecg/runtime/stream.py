@@ -28,7 +28,7 @@ from edge_ecg.errors import ConfigError, DeviceMismatchError, SignalError
 from edge_ecg.models.side import SideSpec, encode_side
 from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.preprocess import model_inputs
-from edge_ecg.signal.filters import CausalFilter
+from edge_ecg.signal.filters import MAINS_HZ, CausalFilter
 from edge_ecg.signal.qrs import StreamingQRSDetector
 from edge_ecg.signal.quality import (
     MAX_NOISY_LEAD_FRACTION,
@@ -185,7 +185,8 @@ class StreamClassifier:
     frame, or from the command line in text mode); ``rail_counts`` is the ADC's largest
     magnitude (saturation check); ``age``/``sex`` feed fusion models that take them;
     ``channels`` names the device channels that feed the model's leads (default: matched by
-    lead name, see :func:`match_leads`).
+    lead name, see :func:`match_leads`); ``mains_hz``: power-line frequencies notched before the
+    model's filter (:data:`~edge_ecg.signal.filters.MAINS_HZ`; ``()`` for none).
     """
 
     def __init__(
@@ -202,6 +203,7 @@ class StreamClassifier:
         sex: str | None = None,
         buffer_s: float = 12.0,
         channels: tuple[str, ...] | None = None,
+        mains_hz: tuple[float, ...] = MAINS_HZ,
     ):
         self.clf = classifier
         spec: InputSpec = classifier.manifest.input
@@ -218,6 +220,9 @@ class StreamClassifier:
             )
         self.fs_dev = float(fs_hz)
         self.fs = float(spec.fs_hz)
+        self.mains_hz = tuple(float(f) for f in mains_hz)
+        if not all(math.isfinite(f) and f > 0 for f in self.mains_hz):
+            raise ConfigError(f"mains_hz must be positive frequencies in Hz, got {mains_hz!r}")
         # device channels read (lead_idx) and, for derived limb leads, how they mix into the model's leads
         self.lead_idx, self.mix = match_leads(spec.leads, tuple(lead_names), channels)
         upc = np.broadcast_to(np.asarray(uv_per_count, dtype=np.float64), (len(lead_names),))
@@ -244,7 +249,7 @@ class StreamClassifier:
         """(Re)start every stateful stage at ``device_sample`` (stream start, or after a gap)."""
         self.stats["restarts"] += int(self._started)
         self._started = True
-        self.filter = CausalFilter(self.spec.filter, self.fs_dev, self.n_leads)
+        self.filter = CausalFilter(self.spec.filter, self.fs_dev, self.n_leads, mains_hz=self.mains_hz)
         self.resampler = None if self.fs_dev == self.fs else StreamingResampler(self.fs_dev, self.fs, self.n_leads)
         self.delay = 0 if self.resampler is None else int(round(self.resampler.delay_out_samples))
         self.seg_dev0 = device_sample

@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--leads", help="text mode: comma-separated channel names (default: the model's leads)")
     p.add_argument("--channels", help="comma-separated device channels that feed the model's leads, in its order "
                                       "(default: matched by name; MLII counts as II, an unnamed ECG/ECG1 channel as II)")
+    add_mains_argument(p)
     p.add_argument("--baseline", type=int, default=0, help="text mode: count value of 0 µV")
     p.add_argument("--jsonl", help="append one JSON object per beat/window to this file (line-buffered)")
     p.add_argument("--quiet", action="store_true", help="no JSON lines on stdout")
@@ -30,6 +31,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beat-context-corr", type=float, metavar="C",
                    help="with --beat-context: still label a beat whose window correlates >= C with the median "
                         "of the last 8 beats (keeps runs of ectopic beats; see README)")
+
+
+def add_mains_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mains", type=parse_mains, default="50,60",
+                   help="power-line frequencies notched before the model's filter: 50, 60, 50,60 (default) or off")
+
+
+def parse_mains(text: str) -> tuple[float, ...]:
+    """``--mains``: ``off`` or comma-separated frequencies in Hz."""
+    if text.strip().lower() in ("off", "none", ""):
+        return ()
+    try:
+        freqs = tuple(float(f) for f in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--mains {text!r}: expected 'off' or frequencies in Hz like 50 or 50,60") from None
+    if not all(0 < f < 1000 for f in freqs):
+        raise argparse.ArgumentTypeError(f"--mains {text!r}: frequencies must be in (0, 1000) Hz")
+    return freqs
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -74,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         sinks.append(PlotSink(args.fs or clf.manifest.input.fs_hz))
     session = StreamSession(clf, sinks=sinks, age=args.age, sex=args.sex, gate=GateConfig(beat_context_s=args.beat_context, beat_context_corr=args.beat_context_corr),
-                            channels=tuple(args.channels.split(",")) if args.channels else None)
+                            channels=tuple(args.channels.split(",")) if args.channels else None, mains_hz=args.mains)
     source = SerialSource(args.port, make_decoder(args, clf), SourceConfig(baudrate=args.baud))
     stop = threading.Event()
     timer = None

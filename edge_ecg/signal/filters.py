@@ -115,6 +115,21 @@ def design_sos(spec: FilterSpec, fs_hz: float) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(sections, axis=0))
 
 
+# Mains (power-line) frequencies notched by the runtime's front end by default, and the notch Q
+# (-3 dB width 1.7 Hz at 50 Hz, 2 Hz at 60 Hz). A device setting, not part of a model: a model's
+# own band-pass passes about half of 50 Hz, and no training record carries mains hum.
+MAINS_HZ: tuple[float, ...] = (50.0, 60.0)
+MAINS_Q = 30.0
+
+
+def mains_sos(fs_hz: float, mains_hz: tuple[float, ...] = MAINS_HZ) -> np.ndarray:
+    """Notch sections ``(n, 6)`` for each of ``mains_hz`` below 0.95 x Nyquist at ``fs_hz``
+    (``(0, 6)`` when none is)."""
+    _check_fs(fs_hz)
+    sections = [sps.tf2sos(*sps.iirnotch(f, MAINS_Q, fs=fs_hz)) for f in mains_hz if f < 0.95 * fs_hz / 2]
+    return np.concatenate(sections, axis=0) if sections else np.zeros((0, 6))
+
+
 def sos_lfilter(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``scipy.signal.sosfilt(sos, x, axis=0, zi=zi)`` as one ``lfilter`` call per section.
 
@@ -151,15 +166,17 @@ class CausalFilter:
     ``process(x)`` takes ``(n, n_channels)`` (or ``(n,)`` when ``n_channels == 1``) samples in any
     unit and returns the filtered samples, same shape, float64, same unit. The state starts as
     the steady state for the first sample seen (no start-up step from a DC offset).
+    ``mains_hz``: notches (:func:`mains_sos`) applied before ``spec``.
     """
 
-    def __init__(self, spec: FilterSpec, fs_hz: float, n_channels: int = 1):
+    def __init__(self, spec: FilterSpec, fs_hz: float, n_channels: int = 1, *, mains_hz: tuple[float, ...] = ()):
         if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
             raise ConfigError(f"n_channels must be an integer >= 1, got {n_channels!r}")
         self.spec = spec
         self.fs_hz = float(fs_hz)
         self.n_channels = n_channels
-        self.sos = design_sos(spec, fs_hz)
+        self.mains_hz = tuple(mains_hz)
+        self.sos = np.ascontiguousarray(np.concatenate([mains_sos(fs_hz, self.mains_hz), design_sos(spec, fs_hz)]))
         self._zi_unit = sps.sosfilt_zi(self.sos)  # (n_sections, 2): steady state for input 1
         self._zi: np.ndarray | None = None
 
@@ -177,13 +194,13 @@ class CausalFilter:
         return y.reshape(np.shape(x))
 
 
-def filter_causal(x: np.ndarray, spec: FilterSpec, fs_hz: float) -> np.ndarray:
+def filter_causal(x: np.ndarray, spec: FilterSpec, fs_hz: float, *, mains_hz: tuple[float, ...] = ()) -> np.ndarray:
     """One-shot causal filtering of ``(n,)`` or ``(n, C)`` samples; equals chunked :class:`CausalFilter`."""
     arr = np.asarray(x)
     n_channels = 1 if arr.ndim == 1 else (arr.shape[1] if arr.ndim == 2 else -1)
     if n_channels < 1:
         raise SignalError(f"x must have shape (n,) or (n, channels), got {arr.shape}")
-    return CausalFilter(spec, fs_hz, n_channels).process(arr)
+    return CausalFilter(spec, fs_hz, n_channels, mains_hz=mains_hz).process(arr)
 
 
 def filter_zero_phase(x: np.ndarray, spec: FilterSpec, fs_hz: float) -> np.ndarray:
