@@ -8,7 +8,9 @@ pipeline without a model (the front end alone) measured in the same run.
 
 Defaults: the bundled beat model files (int8 and fp32 ONNX, and the TFLite ones when an
 interpreter is installed) on the 2-lead 360 Hz MIT-BIH excerpt; a 12-lead 500 Hz CinC 2021
-record for window models (none bundled: n/a unless ``--window-model`` is given). The CPU cost
+record for window models (only those given with ``--window-model``, e.g. the bundled
+``edge_ecg/assets/models/twelve_lead/model_fp32.onnx``; ``--beat-model`` with no file skips the
+beat rows). The CPU cost
 is ``time.process_time`` per second of stream (see ``edge_ecg/bench/capacity.py``); K is
 verified by running K streams paced at real time and searching for the largest K whose lag
 stays bounded. The first model of each stream kind is the baseline of the ratio column.

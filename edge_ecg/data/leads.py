@@ -70,7 +70,6 @@ def lead_index(lead_names: Sequence[str], lead: str | int) -> int:
 # each limb lead as weights on leads I and II (Einthoven: III = II - I; Goldberger: aVR, aVL, aVF)
 _LIMB_ON_I_II = {"i": (1.0, 0.0), "ii": (0.0, 1.0), "iii": (-1.0, 1.0),
                  "avr": (-0.5, -0.5), "avl": (1.0, -0.5), "avf": (-0.5, 1.0)}  # fmt: skip
-LIMB_LEAD_KEYS = frozenset(_LIMB_ON_I_II)  # canonical keys of the leads that can be derived
 
 
 def lead_weights(
@@ -139,8 +138,10 @@ def select_leads(
 ) -> np.ndarray:
     """Columns of ``signal`` (``(n_samples, n_leads)``) in the order of ``wanted``.
 
-    With ``derive=True`` a missing limb lead (I, II, III, aVR, aVL, aVF) is computed from two of
-    I, II, III that are present (:func:`lead_weights`). Returns float64 ``(n_samples, len(wanted))``.
+    Leads are found as :func:`lead_index` finds them (so ``ECG II`` is lead II, and an unnamed
+    ``ECG``/``ECG1`` channel counts as lead II; with duplicate names, the first). With
+    ``derive=True`` a missing limb lead (I, II, III, aVR, aVL, aVF) is computed from two of I, II,
+    III that are present (:func:`lead_weights`). Returns float64 ``(n_samples, len(wanted))``.
     """
     x = np.asarray(signal)
     if x.ndim != 2 or x.shape[1] != len(lead_names):

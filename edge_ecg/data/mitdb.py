@@ -32,7 +32,7 @@ import numpy as np
 
 from edge_ecg.data._common import dataset_dir, resample_poly_uv
 from edge_ecg.data.labels import AAMI_CLASSES, aami_indices
-from edge_ecg.data.leads import lead_index
+from edge_ecg.data.leads import lead_index, select_leads
 from edge_ecg.data.records import Record, read_record
 from edge_ecg.errors import ConfigError, RecordError, SignalError
 from edge_ecg.signal.rr import RRConfig, rr_features
@@ -206,9 +206,13 @@ def prepared_lead(
     filter_fn: FilterFn | None,
     resample_fn: ResampleFn | None,
 ) -> tuple[np.ndarray, float]:
-    """One lead in µV, filtered over the whole record at its own rate, then resampled."""
-    col = lead_index(rec.lead_names, lead)
-    x = rec.p_signal[:, col] * rec.uv_per_unit()[col]
+    """One lead in µV (a missing limb lead derived from two of I, II, III, as the runtime does),
+    filtered over the whole record at its own rate, then resampled."""
+    if isinstance(lead, (int, np.integer)):
+        col = lead_index(rec.lead_names, lead)
+        x = rec.p_signal[:, col] * rec.uv_per_unit()[col]
+    else:
+        x = select_leads(rec.signal_uv(), rec.lead_names, [lead], derive=True)[:, 0]
     fs = rec.fs_hz
     if np.isnan(x).any():
         # missing samples (WFDB invalid value) would spread NaN through any filter

@@ -41,9 +41,10 @@ from edge_ecg.errors import ConfigError
 from edge_ecg.paths import ASSETS_DIR
 from edge_ecg.typed import known_fields_only, read_json_object
 
-# The checkout's ``export/recipes``; an installed wheel carries a copy in the package's assets.
-_CHECKOUT_RECIPES = Path(__file__).resolve().parents[2] / "export" / "recipes"
-RECIPES_DIR = _CHECKOUT_RECIPES if _CHECKOUT_RECIPES.is_dir() else ASSETS_DIR / "recipes"
+# An installed wheel carries the recipes in the package's assets; a checkout (where they are
+# never copied) reads its own ``export/recipes``.
+_PACKAGED_RECIPES = ASSETS_DIR / "recipes"
+RECIPES_DIR = _PACKAGED_RECIPES if _PACKAGED_RECIPES.is_dir() else Path(__file__).resolve().parents[2] / "export" / "recipes"
 FORMATS = ("onnx", "tflite")
 PRECISIONS = ("int8", "fp32", "dynamic-int8")
 MODEL_CARD_NAME = "MODEL_CARD.md"
@@ -152,13 +153,13 @@ class Recipe:
 
 
 def list_recipes(directory: str | Path = RECIPES_DIR) -> list[str]:
-    """Names of the recipes in ``directory`` (``export/recipes`` of this checkout)."""
+    """Names of the recipes in ``directory`` (default :data:`RECIPES_DIR`)."""
     d = Path(directory)
     return sorted(p.stem for p in d.glob("*.json")) if d.is_dir() else []
 
 
 def load_recipe(name_or_path: str | Path, directory: str | Path = RECIPES_DIR) -> Recipe:
-    """A recipe by name (``export/recipes/<name>.json``) or by file path."""
+    """A recipe by name (``<name>.json`` in :data:`RECIPES_DIR`) or by file path."""
     p = Path(name_or_path)
     if not p.suffix:
         p = Path(directory) / f"{name_or_path}.json"

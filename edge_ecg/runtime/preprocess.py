@@ -1,5 +1,7 @@
 """The one function that turns filtered µV windows into model input, shared by training and the
-runtime so that the model sees on the device exactly what it saw in training."""
+runtime so that the model sees on the device what it saw in training. (The runtime also notches
+the mains frequencies, :data:`~edge_ecg.signal.filters.MAINS_HZ`, which training data, free of
+hum, does not need: the notched and unnotched labels of DS1 agree on 99.67 % of beats.)"""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from edge_ecg.signal.normalize import normalize_window
 
 
 def causal_filter_fn(spec: FilterSpec, mains_hz: tuple[float, ...] = ()) -> Callable[[np.ndarray, float], np.ndarray]:
-    """``f(signal, fs_hz)``: the runtime's causal filter (with notches at ``mains_hz``) applied to
-    a whole record at once (equal to the streaming filter fed chunk by chunk)."""
+    """``f(signal, fs_hz)``: the runtime's causal filter applied to a whole record at once (equal
+    to the streaming filter fed chunk by chunk). ``mains_hz``: mains notches before it; the default
+    ``()`` is the training front end, the runtime's is :data:`~edge_ecg.signal.filters.MAINS_HZ`."""
 
     def apply(x: np.ndarray, fs_hz: float) -> np.ndarray:
         return filter_causal(x, spec, fs_hz, mains_hz=mains_hz)
@@ -32,7 +35,7 @@ def model_inputs(windows_uv: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 def load_beats_for(spec: InputSpec, records, data_dir, *, margin_s: float = 0.0, lead: str | None = None):
     """MIT-BIH beats cut the way the runtime cuts them for ``spec``: its lead, rate, causal
-    filter (run over each whole record), beat window — widened by ``margin_s`` on each side for
+    filter (run over each whole record; without the runtime's mains notches), beat window — widened by ``margin_s`` on each side for
     training-time jitter — and causal RR features. Returns ``(beats, side)``: the
     :class:`~edge_ecg.data.mitdb.BeatSet` (all AAMI beats) and its encoded side input
     (shape ``(n, 0)`` for a model without one). ``lead``: the records' channel to use (default:

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_ecg.data.leads import LIMB_LEAD_KEYS, canonical_lead, lead_index, lead_weights
+from edge_ecg.data.leads import lead_index, lead_weights
 from edge_ecg.deploy.manifest import InputSpec
 from edge_ecg.errors import ConfigError, DeviceMismatchError, SignalError
 from edge_ecg.models.side import SideSpec, encode_side
 from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.preprocess import model_inputs
-from edge_ecg.signal.filters import MAINS_HZ, CausalFilter
+from edge_ecg.signal.filters import MAINS_HZ, CausalFilter, check_mains
 from edge_ecg.signal.qrs import StreamingQRSDetector
 from edge_ecg.signal.quality import (
     MAX_NOISY_LEAD_FRACTION,
@@ -154,16 +154,11 @@ def match_leads(wanted: tuple[str, ...], available: tuple[str, ...],
         raise ConfigError(f"channels {list(channels)}: the model takes {len(wanted)} lead(s) {list(wanted)}; "
                           "give one device channel per lead")
     if channels is None:
-        for w in wanted:
-            try:
-                lead_weights(available, (w,), derive=True)
-            except DeviceMismatchError:
-                limb = canonical_lead(w) in LIMB_LEAD_KEYS
-                raise DeviceMismatchError(
-                    f"the model needs lead {w!r} but the device sends {list(available)}"
-                    f"{' (nor two of I, II, III to derive it from)' if limb else ''}; it cannot be classified without it"
-                ) from None
-        columns, weights = lead_weights(available, wanted, derive=True)
+        try:
+            columns, weights = lead_weights(available, wanted, derive=True)
+        except DeviceMismatchError as exc:
+            raise DeviceMismatchError(f"the model needs leads {list(wanted)}: {exc}; it cannot be classified without "
+                                      "them") from None
         direct = weights.shape[0] == weights.shape[1] and np.array_equal(weights, np.eye(len(wanted)))
         return columns, None if direct else weights
     out = []
@@ -220,9 +215,7 @@ class StreamClassifier:
             )
         self.fs_dev = float(fs_hz)
         self.fs = float(spec.fs_hz)
-        self.mains_hz = tuple(float(f) for f in mains_hz)
-        if not all(math.isfinite(f) and f > 0 for f in self.mains_hz):
-            raise ConfigError(f"mains_hz must be positive frequencies in Hz, got {mains_hz!r}")
+        self.mains_hz = check_mains(mains_hz)
         # device channels read (lead_idx) and, for derived limb leads, how they mix into the model's leads
         self.lead_idx, self.mix = match_leads(spec.leads, tuple(lead_names), channels)
         upc = np.broadcast_to(np.asarray(uv_per_count, dtype=np.float64), (len(lead_names),))

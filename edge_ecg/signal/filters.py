@@ -122,11 +122,23 @@ MAINS_HZ: tuple[float, ...] = (50.0, 60.0)
 MAINS_Q = 30.0
 
 
+def check_mains(mains_hz) -> tuple[float, ...]:
+    """``mains_hz`` as floats; :class:`ConfigError` naming it unless every one is a positive,
+    finite frequency in Hz."""
+    try:
+        freqs = tuple(float(f) for f in mains_hz)
+    except (TypeError, ValueError):
+        raise ConfigError(f"mains_hz must be frequencies in Hz, got {mains_hz!r}") from None
+    if not all(math.isfinite(f) and f > 0 for f in freqs):
+        raise ConfigError(f"mains_hz must be positive frequencies in Hz, got {mains_hz!r}")
+    return freqs
+
+
 def mains_sos(fs_hz: float, mains_hz: tuple[float, ...] = MAINS_HZ) -> np.ndarray:
     """Notch sections ``(n, 6)`` for each of ``mains_hz`` below 0.95 x Nyquist at ``fs_hz``
-    (``(0, 6)`` when none is)."""
+    (``(0, 6)`` when none is: a device that slow cannot carry the hum but aliased)."""
     _check_fs(fs_hz)
-    sections = [sps.tf2sos(*sps.iirnotch(f, MAINS_Q, fs=fs_hz)) for f in mains_hz if f < 0.95 * fs_hz / 2]
+    sections = [sps.tf2sos(*sps.iirnotch(f, MAINS_Q, fs=fs_hz)) for f in check_mains(mains_hz) if f < 0.95 * fs_hz / 2]
     return np.concatenate(sections, axis=0) if sections else np.zeros((0, 6))
 
 
@@ -175,7 +187,8 @@ class CausalFilter:
         self.spec = spec
         self.fs_hz = float(fs_hz)
         self.n_channels = n_channels
-        self.mains_hz = tuple(mains_hz)
+        # a mains frequency the spec already notches is not notched twice
+        self.mains_hz = tuple(f for f in check_mains(mains_hz) if f != spec.notch_hz)
         self.sos = np.ascontiguousarray(np.concatenate([mains_sos(fs_hz, self.mains_hz), design_sos(spec, fs_hz)]))
         self._zi_unit = sps.sosfilt_zi(self.sos)  # (n_sections, 2): steady state for input 1
         self._zi: np.ndarray | None = None

@@ -154,7 +154,7 @@ def assess(
         raise SignalError(f"window_uv must be one lead, shape (n,), got {x.shape}")
     if counts is not None and np.shape(counts) != x.shape:
         raise SignalError(f"counts shape {np.shape(counts)} differs from window_uv shape {x.shape}")
-    off = None if lead_off is None else np.asarray(lead_off).reshape(-1, 1)
+    off = None if lead_off is None else np.array([bool(np.any(lead_off))])
     return assess_leads(x[:, None], fs_hz, lead_off=off, counts=None if counts is None else np.asarray(counts)[:, None],
                         rails_counts=rails_counts, thresholds=thresholds)[0]
 
@@ -170,7 +170,7 @@ def assess_leads(
 ) -> list[QualityReport]:
     """:func:`assess` of every lead of a ``(n, leads)`` window at once (one filter and one Welch
     call over all the leads): one report per lead. ``lead_off`` is ``(n, leads)`` or
-    ``(leads,)`` flags, ``counts`` ``(n, leads)``."""
+    ``(leads,)`` flags or one flag for all, ``counts`` ``(n, leads)``."""
     _check_fs(fs_hz)
     th = thresholds
     x = np.asarray(window_uv, dtype=np.float64)
@@ -185,7 +185,13 @@ def assess_leads(
 
     off = np.zeros(n_leads, dtype=bool)
     if lead_off is not None:
-        off = np.asarray(lead_off, dtype=bool).reshape(-1, n_leads).any(axis=0)
+        flags = np.asarray(lead_off, dtype=bool)
+        if flags.shape == (n, n_leads):
+            off = flags.any(axis=0)
+        elif flags.shape in ((n_leads,), ()):
+            off = np.broadcast_to(flags, (n_leads,)).copy()
+        else:
+            raise SignalError(f"lead_off shape {flags.shape}: expected ({n}, {n_leads}), ({n_leads},) or a scalar")
     sqi["lead_off"] = off.astype(np.float64)
 
     sat_frac, run_s = np.full(n_leads, np.nan), np.full(n_leads, np.nan)
