@@ -395,7 +395,7 @@ def test_eight_channel_front_end_feeds_a_twelve_lead_model_with_derived_limb_lea
     _, flagged = run(keep, lead_off=off)
     reasons = [r.reason for r in flagged if r.quality == "unreadable"]
     assert reasons and set(reasons) == {"lead off"} and len(flagged) == 3
-    with pytest.raises(DeviceMismatchError, match=r"needs lead 'II' but .*nor two of I, II, III to derive it from"):
+    with pytest.raises(DeviceMismatchError, match=r"cannot feed the model: lead 'II' not found nor derivable \(needs two of I, II, III\)"):
         run([keep[0]] + keep[2:])  # lead I without II or III: no limb lead can be derived
 
 

@@ -157,8 +157,7 @@ def match_leads(wanted: tuple[str, ...], available: tuple[str, ...],
         try:
             columns, weights = lead_weights(available, wanted, derive=True)
         except DeviceMismatchError as exc:
-            raise DeviceMismatchError(f"the model needs leads {list(wanted)}: {exc}; it cannot be classified without "
-                                      "them") from None
+            raise DeviceMismatchError(f"the device cannot feed the model: {exc}; it cannot be classified without it") from None
         direct = weights.shape[0] == weights.shape[1] and np.array_equal(weights, np.eye(len(wanted)))
         return columns, None if direct else weights
     out = []
