@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 RUNTIME_MODULES = (
@@ -43,8 +45,6 @@ def test_runtime_side_imports_without_torch_tensorflow_or_wfdb():
 def test_wheel_carries_the_bundled_models_demo_record_and_export_recipes(tmp_path):
     """An installed wheel has no checkout: everything the commands read must be inside it."""
     import zipfile
-
-    import pytest
 
     from edge_ecg.deploy.recipes import list_recipes
 
