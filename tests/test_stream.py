@@ -385,6 +385,9 @@ def test_eight_channel_front_end_feeds_a_twelve_lead_model_with_derived_limb_lea
     sc12, full = run(list(range(12)))
     sc8, eight = run(keep)
     assert sc12.mix is None and sc8.mix is not None and sc8.mix.shape == (8, 12)
+    derived = sc8.front_end()["leads"]
+    assert derived["I"] == "I" and derived["V6"] == "V6" and derived["III"] == "II - I"
+    assert derived["aVR"] == "- 0.5 I - 0.5 II" and derived["aVL"] == "I - 0.5 II" and derived["aVF"] == "II - 0.5 I"
     assert len(eight) == len(full) == 3 and all(r.quality == "ok" for r in eight)
     # the recorded limb leads are the machine's own derivation, to within rounding of the counts
     for a, b in zip(full, eight, strict=True):
@@ -419,6 +422,10 @@ def test_mains_hum_is_notched_in_the_stream(clf, demo_record):
     assert sum(raw.get(k) == v for k, v in clean.items()) < 0.95 * len(clean)
     with pytest.raises(ConfigError, match="mains_hz"):
         _stream(clf, demo_record, mains_hz=(-50.0,))
+    # a device too slow to carry a mains frequency gets no notch there, and the summary says so
+    assert _stream(clf, demo_record).front_end()["mains_notched_hz"] == [50.0, 60.0]
+    slow = [StreamClassifier(clf, fs_hz=fs, lead_names=("MLII",), uv_per_count=5.0).front_end() for fs in (115.0, 100.0)]
+    assert [f["mains_notched_hz"] for f in slow] == [[50.0], []] and slow[0]["leads"] == {"MLII": "MLII"}
 
 
 def test_mains_option_parses_frequencies_or_off():

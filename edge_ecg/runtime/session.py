@@ -240,6 +240,7 @@ class StreamSession:
             "disconnects": self.stats.disconnects,
             "reconnects": self.stats.reconnects,
             "counter_resets": self.stats.counter_resets,
+            "front_end": self.sc.front_end() if self.sc is not None else None,
         }
 
 
@@ -283,6 +284,11 @@ def print_summary(summary: dict, out: TextIO = sys.stderr) -> None:
         ("CPU per device second", f"{summary['cpu_ms_per_device_s']:.2f} ms"),
         ("disconnects / reconnects", f"{summary['disconnects']} / {summary['reconnects']}"),
     ]
+    fe = summary.get("front_end")
+    if fe:
+        leads = ", ".join(lead if src == lead else f"{lead} = {src}" for lead, src in fe["leads"].items())
+        notches = ", ".join(f"{f:g}" for f in fe["mains_notched_hz"]) or "none"
+        rows.append(("front end", f"{leads}; {fe['device_hz']:g} → {fe['model_hz']:g} Hz; mains notches {notches} Hz"))
     if summary["unreadable_reasons"]:
         rows.append(("unreadable because", ", ".join(f"{k} {v}" for k, v in summary["unreadable_reasons"].items())))
     w = max(len(k) for k, _ in rows)

@@ -28,7 +28,7 @@ from edge_ecg.errors import ConfigError, DeviceMismatchError, SignalError
 from edge_ecg.models.side import SideSpec, encode_side
 from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.preprocess import model_inputs
-from edge_ecg.signal.filters import MAINS_HZ, CausalFilter, check_mains
+from edge_ecg.signal.filters import MAINS_HZ, CausalFilter, check_mains, notchable
 from edge_ecg.signal.qrs import StreamingQRSDetector
 from edge_ecg.signal.quality import (
     MAX_NOISY_LEAD_FRACTION,
@@ -217,6 +217,7 @@ class StreamClassifier:
         self.mains_hz = check_mains(mains_hz)
         # device channels read (lead_idx) and, for derived limb leads, how they mix into the model's leads
         self.lead_idx, self.mix = match_leads(spec.leads, tuple(lead_names), channels)
+        self.device_lead_names = tuple(lead_names)
         upc = np.broadcast_to(np.asarray(uv_per_count, dtype=np.float64), (len(lead_names),))
         self.uv_per_count = upc[self.lead_idx]
         base = np.broadcast_to(np.asarray(baseline_counts, dtype=np.float64), (len(lead_names),))
@@ -325,6 +326,22 @@ class StreamClassifier:
         else:
             out += self._windows(t_arr)
         return out
+
+    def front_end(self) -> dict:
+        """What the front end does with this device: each model lead and the device channels it
+        is made of, the device and model rates, and the mains frequencies actually notched."""
+        names = self.device_lead_names
+        leads = {}
+        for j, lead in enumerate(self.spec.leads):
+            if self.mix is None:
+                leads[lead] = names[self.lead_idx[j]]
+                continue
+            terms = sorted(((w, names[c]) for c, w in zip(self.lead_idx, self.mix[:, j], strict=True) if w != 0),
+                           key=lambda t: t[0] < 0)  # "II - I", not "- I + II"
+            leads[lead] = " ".join(f"{'-' if w < 0 else '+'} {'' if abs(w) == 1 else f'{abs(w):g} '}{n}"
+                                   for w, n in terms).lstrip("+ ")
+        return {"leads": leads, "device_hz": self.fs_dev, "model_hz": self.fs,
+                "mains_notched_hz": list(notchable(self.fs_dev, self.mains_hz))}
 
     def _mix(self, x: np.ndarray) -> np.ndarray:
         return x if self.mix is None else x @ self.mix

@@ -134,11 +134,17 @@ def check_mains(mains_hz) -> tuple[float, ...]:
     return freqs
 
 
-def mains_sos(fs_hz: float, mains_hz: tuple[float, ...] = MAINS_HZ) -> np.ndarray:
-    """Notch sections ``(n, 6)`` for each of ``mains_hz`` below 0.95 x Nyquist at ``fs_hz``
-    (``(0, 6)`` when none is: a device that slow cannot carry the hum but aliased)."""
+def notchable(fs_hz: float, mains_hz: tuple[float, ...] = MAINS_HZ) -> tuple[float, ...]:
+    """The frequencies of ``mains_hz`` a device at ``fs_hz`` can notch: those below 0.95 x its
+    Nyquist (a device that slow cannot carry the hum but aliased)."""
     _check_fs(fs_hz)
-    sections = [sps.tf2sos(*sps.iirnotch(f, MAINS_Q, fs=fs_hz)) for f in check_mains(mains_hz) if f < 0.95 * fs_hz / 2]
+    return tuple(f for f in check_mains(mains_hz) if f < 0.95 * fs_hz / 2)
+
+
+def mains_sos(fs_hz: float, mains_hz: tuple[float, ...] = MAINS_HZ) -> np.ndarray:
+    """Notch sections ``(n, 6)`` for each frequency :func:`notchable` at ``fs_hz`` (``(0, 6)``
+    when none is)."""
+    sections = [sps.tf2sos(*sps.iirnotch(f, MAINS_Q, fs=fs_hz)) for f in notchable(fs_hz, mains_hz)]
     return np.concatenate(sections, axis=0) if sections else np.zeros((0, 6))
 
 
