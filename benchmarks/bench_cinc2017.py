@@ -28,7 +28,13 @@ from edge_ecg.data.cinc import read_cinc2017_reference  # noqa: E402
 from edge_ecg.data.records import read_record  # noqa: E402
 from edge_ecg.paths import shared_data_dir  # noqa: E402
 from edge_ecg.runtime.classifier import Classifier  # noqa: E402
-from edge_ecg.runtime.stream import UNREADABLE, GateConfig, stream_record  # noqa: E402
+from edge_ecg.runtime.stream import (  # noqa: E402
+    INVERTED_MIN_BEATS,
+    INVERTED_R_SHARE,
+    UNREADABLE,
+    GateConfig,
+    streamed_record,
+)
 
 RHYTHMS = {"N": "normal rhythm", "A": "atrial fibrillation", "O": "other rhythm", "~": "too noisy"}
 
@@ -39,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "tflite"))
     p.add_argument("--data", help="cinc2017 folder (default: the shared data folder's)")
     p.add_argument("--beat-context", type=float, metavar="S", help="the runtime's beat context quality gate (off by default)")
+    p.add_argument("--invert-flagged", action="store_true",
+                   help="stream again with --invert every record whose summary says the lead looks inverted")
     args = p.parse_args(argv)
 
     folder = Path(args.data) if args.data else shared_data_dir() / "cinc2017"
@@ -47,14 +55,21 @@ def main(argv: list[str] | None = None) -> int:
     if not names:
         raise SystemExit(f"no labelled CinC 2017 records in {folder}")
     clf = Classifier(args.model, backend=args.backend)
-    rows: dict[str, dict] = {k: {"records": 0, "seconds": 0.0, "bpm": [], "labels": Counter()} for k in RHYTHMS}
+    rows: dict[str, dict] = {k: {"records": 0, "seconds": 0.0, "bpm": [], "labels": Counter(), "flagged": 0} for k in RHYTHMS}
     rates, leads = set(), set()
     for name in names:
         rec = read_record(folder / name)
         rates.add(rec.fs_hz)
         leads.add(rec.lead_names[0])
-        beats = [r for r in stream_record(clf, rec, gate=GateConfig(beat_context_s=args.beat_context)) if r.kind == "beat"]
+        gate = GateConfig(beat_context_s=args.beat_context)
+        sc, results = streamed_record(clf, rec, gate=gate)
+        fe = sc.front_end()
+        flagged = fe["beats"] >= INVERTED_MIN_BEATS and fe["negative_r_share"] >= INVERTED_R_SHARE
+        if flagged and args.invert_flagged:
+            _, results = streamed_record(clf, rec, gate=gate, invert=True)
+        beats = [r for r in results if r.kind == "beat"]
         row = rows[labels[name]]
+        row["flagged"] += flagged
         row["records"] += 1
         seconds = rec.n_samples / rec.fs_hz
         row["seconds"] += seconds
@@ -63,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"model {clf.path} ({clf.file.precision}, {clf.backend.describe()}); {len(names)} CinC 2017 records, "
           f"{', '.join(f'{r:g}' for r in sorted(rates))} Hz, lead {', '.join(sorted(leads))}, beat context gate {args.beat_context or 'off'}")
-    head = f"{'rhythm':<20}{'records':>8}{'min':>7}{'beats/min':>10}{'unreadable':>11}" + "".join(f"{c:>7}" for c in clf.classes)
+    head = (f"{'rhythm':<20}{'records':>8}{'inverted':>9}{'min':>7}{'beats/min':>10}{'unreadable':>11}"
+            + "".join(f"{c:>7}" for c in clf.classes))
     print(head + "\n" + "-" * len(head))
     for key, name in RHYTHMS.items():
         r = rows[key]
@@ -74,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         def share(label, r=r, n=n):
             return f"{100 * r['labels'][label] / n:.1f}%" if n else "-"
 
-        print(f"{name:<20}{r['records']:>8}{r['seconds'] / 60:>7.1f}{np.median(r['bpm']):>10.0f}{share(UNREADABLE):>11}"
+        print(f"{name:<20}{r['records']:>8}{r['flagged']:>9}{r['seconds'] / 60:>7.1f}{np.median(r['bpm']):>10.0f}{share(UNREADABLE):>11}"
               + "".join(f"{share(c):>7}" for c in clf.classes))
-    print("shares are of all beats the runtime emitted for records of that rhythm")
+    print("shares are of all beats the runtime emitted for records of that rhythm; inverted: records whose summary says "
+          "the lead looks inverted" + (" (streamed again with --invert)" if args.invert_flagged else ""))
     return 0
 
 

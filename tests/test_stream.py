@@ -437,3 +437,39 @@ def test_mains_option_parses_frequencies_or_off():
     for bad in ("fifty", "0", "50,-60"):
         with pytest.raises(argparse.ArgumentTypeError, match="--mains"):
             parse_mains(bad)
+
+
+def test_an_inverted_lead_is_flagged_and_invert_restores_the_labels(clf, data_dir):
+    """A hand-held device held the other way round records the lead upside down; the model
+    learnt an upright MLII QRS and may call such beats V (CinC 2017). The summary says so, and
+    --invert gives the model exactly the upright input back."""
+    from edge_ecg.runtime.session import print_summary
+
+    rec = read_record(data_dir / "mitdb" / "100")
+    counts = np.asarray(rec.d_signal[: int(300 * rec.fs_hz)]).astype(np.int64)  # 5 min, 1 V beat
+    flipped = 2 * np.asarray(rec.baseline) - counts  # the same µV, negated
+
+    def run(c, **kw):
+        sc = _stream(clf, rec, **kw)
+        return sc, {r.sample: r.label for r in _push_all(sc, c) if r.kind == "beat" and r.quality == "ok"}
+
+    sc, upright = run(counts)
+    sc_f, flipped_labels = run(flipped)
+    sc_i, restored = run(flipped, invert=True)
+    assert sc.front_end()["negative_r_share"] < 0.5 < 0.9 <= sc_f.front_end()["negative_r_share"]
+    assert restored == upright and sc_i.front_end()["leads"] == {"MLII": "- MLII"}
+    assert len(upright) > 300 and flipped_labels.keys() == upright.keys()  # found the same beats
+    import io
+
+    out = io.StringIO()
+    print_summary({**_summary_stub(), "front_end": sc_f.front_end()}, out)
+    assert "looks inverted" in out.getvalue() and "--invert" in out.getvalue()
+    out = io.StringIO()
+    print_summary({**_summary_stub(), "front_end": sc.front_end()}, out)
+    assert "looks inverted" not in out.getvalue()
+
+
+def _summary_stub() -> dict:
+    return {"device_time_s": 1.0, "samples_in": 1, "samples_lost": 0, "results": 1, "unreadable": 0, "class_counts": {},
+            "latency_ms_p50": 0.0, "latency_ms_p99": 0.0, "cpu_ms_per_device_s": 0.0, "disconnects": 0, "reconnects": 0,
+            "unreadable_reasons": {}}

@@ -23,7 +23,14 @@ from edge_ecg.protocol.events import (
 from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.sinks import Sink
 from edge_ecg.runtime.sources import Disconnected, Overflow, Reconnected
-from edge_ecg.runtime.stream import GateConfig, LatencyWindow, StreamClassifier, StreamResult
+from edge_ecg.runtime.stream import (
+    INVERTED_MIN_BEATS,
+    INVERTED_R_SHARE,
+    GateConfig,
+    LatencyWindow,
+    StreamClassifier,
+    StreamResult,
+)
 from edge_ecg.signal.filters import MAINS_HZ
 
 RAILS = {"int16": 2**15 - 1, "int24": 2**23 - 1}
@@ -53,10 +60,11 @@ class StreamSession:
 
     def __init__(self, classifier: Classifier, *, sinks: Iterable[Sink] = (), gate: GateConfig = GateConfig(),  # noqa: B008 (frozen)
                  age: float | None = None, sex: str | None = None, channels: tuple[str, ...] | None = None,
-                 mains_hz: tuple[float, ...] = MAINS_HZ):
+                 mains_hz: tuple[float, ...] = MAINS_HZ, invert: bool = False):
         self.clf = classifier
         self.channels = channels
         self.mains_hz = mains_hz
+        self.invert = invert
         self.sinks = list(sinks)
         self.gate = gate
         self.age, self.sex = age, sex
@@ -80,7 +88,7 @@ class StreamSession:
         self.sc = StreamClassifier(
             self.clf, fs_hz=d.fs_hz, lead_names=d.channel_names, uv_per_count=d.uv_per_count,
             baseline_counts=d.baseline_counts, rail_counts=RAILS.get(d.sample_format), gate=self.gate,
-            age=self.age, sex=self.sex, channels=self.channels, mains_hz=self.mains_hz,
+            age=self.age, sex=self.sex, channels=self.channels, mains_hz=self.mains_hz, invert=self.invert,
         )
         return out
 
@@ -289,6 +297,10 @@ def print_summary(summary: dict, out: TextIO = sys.stderr) -> None:
         leads = ", ".join(lead if src == lead else f"{lead} = {src}" for lead, src in fe["leads"].items())
         notches = ", ".join(f"{f:g}" for f in fe["mains_notched_hz"]) or "none"
         rows.append(("front end", f"{leads}; {fe['device_hz']:g} → {fe['model_hz']:g} Hz; mains notches {notches} Hz"))
+        share = fe.get("negative_r_share")
+        if share is not None and share >= INVERTED_R_SHARE and fe["beats"] >= INVERTED_MIN_BEATS:
+            rows.append(("WARNING", f"the R deflection is negative in {100 * share:.0f} % of beats: the lead looks inverted "
+                                    "(electrodes swapped, or the device held the other way round); --invert flips it"))
     if summary["unreadable_reasons"]:
         rows.append(("unreadable because", ", ".join(f"{k} {v}" for k, v in summary["unreadable_reasons"].items())))
     w = max(len(k) for k, _ in rows)

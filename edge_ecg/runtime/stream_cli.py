@@ -19,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels", help="comma-separated device channels that feed the model's leads, in its order "
                                       "(default: matched by name; MLII counts as II, an unnamed ECG/ECG1 channel as II)")
     add_mains_argument(p)
+    p.add_argument("--invert", action="store_true",
+                   help="flip the sign of the model's leads (the summary warns when the lead looks inverted)")
     p.add_argument("--baseline", type=int, default=0, help="text mode: count value of 0 µV")
     p.add_argument("--jsonl", help="append one JSON object per beat/window to this file (line-buffered)")
     p.add_argument("--quiet", action="store_true", help="no JSON lines on stdout")
@@ -97,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         sinks.append(PlotSink(args.fs or clf.manifest.input.fs_hz))
     session = StreamSession(clf, sinks=sinks, age=args.age, sex=args.sex, gate=GateConfig(beat_context_s=args.beat_context, beat_context_corr=args.beat_context_corr),
-                            channels=tuple(args.channels.split(",")) if args.channels else None, mains_hz=args.mains)
+                            channels=tuple(args.channels.split(",")) if args.channels else None, mains_hz=args.mains,
+                            invert=args.invert)
     source = SerialSource(args.port, make_decoder(args, clf), SourceConfig(baudrate=args.baud))
     stop = threading.Event()
     timer = None
