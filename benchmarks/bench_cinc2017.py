@@ -28,13 +28,7 @@ from edge_ecg.data.cinc import read_cinc2017_reference  # noqa: E402
 from edge_ecg.data.records import read_record  # noqa: E402
 from edge_ecg.paths import shared_data_dir  # noqa: E402
 from edge_ecg.runtime.classifier import Classifier  # noqa: E402
-from edge_ecg.runtime.stream import (  # noqa: E402
-    INVERTED_MIN_BEATS,
-    INVERTED_R_SHARE,
-    UNREADABLE,
-    GateConfig,
-    streamed_record,
-)
+from edge_ecg.runtime.stream import UNREADABLE, GateConfig, streamed_record  # noqa: E402
 
 RHYTHMS = {"N": "normal rhythm", "A": "atrial fibrillation", "O": "other rhythm", "~": "too noisy"}
 
@@ -63,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         leads.add(rec.lead_names[0])
         gate = GateConfig(beat_context_s=args.beat_context)
         sc, results = streamed_record(clf, rec, gate=gate)
-        fe = sc.front_end()
-        flagged = fe["beats"] >= INVERTED_MIN_BEATS and fe["negative_r_share"] >= INVERTED_R_SHARE
+        flagged = sc.front_end()["looks_inverted"]
         if flagged and args.invert_flagged:
             _, results = streamed_record(clf, rec, gate=gate, invert=True)
         beats = [r for r in results if r.kind == "beat"]

@@ -23,14 +23,7 @@ from edge_ecg.protocol.events import (
 from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.sinks import Sink
 from edge_ecg.runtime.sources import Disconnected, Overflow, Reconnected
-from edge_ecg.runtime.stream import (
-    INVERTED_MIN_BEATS,
-    INVERTED_R_SHARE,
-    GateConfig,
-    LatencyWindow,
-    StreamClassifier,
-    StreamResult,
-)
+from edge_ecg.runtime.stream import GateConfig, LatencyWindow, StreamClassifier, StreamResult
 from edge_ecg.signal.filters import MAINS_HZ
 
 RAILS = {"int16": 2**15 - 1, "int24": 2**23 - 1}
@@ -297,9 +290,8 @@ def print_summary(summary: dict, out: TextIO = sys.stderr) -> None:
         leads = ", ".join(lead if src == lead else f"{lead} = {src}" for lead, src in fe["leads"].items())
         notches = ", ".join(f"{f:g}" for f in fe["mains_notched_hz"]) or "none"
         rows.append(("front end", f"{leads}; {fe['device_hz']:g} → {fe['model_hz']:g} Hz; mains notches {notches} Hz"))
-        share = fe.get("negative_r_share")
-        if share is not None and share >= INVERTED_R_SHARE and fe["beats"] >= INVERTED_MIN_BEATS:
-            rows.append(("WARNING", f"the R deflection is negative in {100 * share:.0f} % of beats: the lead looks inverted "
+        if fe.get("looks_inverted"):
+            rows.append(("WARNING", f"the R deflection is negative in {100 * fe['negative_r_share']:.0f} % of beats: the lead looks inverted "
                                     "(electrodes swapped, or the device held the other way round); --invert flips it"))
     if summary["unreadable_reasons"]:
         rows.append(("unreadable because", ", ".join(f"{k} {v}" for k, v in summary["unreadable_reasons"].items())))

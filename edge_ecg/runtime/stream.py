@@ -342,8 +342,10 @@ class StreamClassifier:
 
     def front_end(self) -> dict:
         """What the front end does with this device: each model lead and the device channels it
-        is made of, the device and model rates, and the mains frequencies actually notched."""
+        is made of, the device and model rates, the mains frequencies actually notched, and whether
+        the lead looks inverted (:data:`INVERTED_R_SHARE`)."""
         names = self.device_lead_names
+        share = self.r_negative / self.r_beats if self.r_beats else None
         leads = {}
         for j, lead in enumerate(self.spec.leads):
             if self.mix is None:
@@ -355,7 +357,8 @@ class StreamClassifier:
                                    for w, n in terms).lstrip("+ ")
         return {"leads": leads, "device_hz": self.fs_dev, "model_hz": self.fs,
                 "mains_notched_hz": list(notchable(self.fs_dev, self.mains_hz)),
-                "beats": self.r_beats, "negative_r_share": self.r_negative / self.r_beats if self.r_beats else None}
+                "beats": self.r_beats, "negative_r_share": share,
+                "looks_inverted": share is not None and share >= INVERTED_R_SHARE and self.r_beats >= INVERTED_MIN_BEATS}
 
     def _mix(self, x: np.ndarray) -> np.ndarray:
         return x if self.mix is None else x @ self.mix

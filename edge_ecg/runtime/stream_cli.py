@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 
@@ -46,15 +45,15 @@ def add_mains_argument(p: argparse.ArgumentParser) -> None:
 
 def parse_mains(text: str) -> tuple[float, ...]:
     """``--mains``: ``off`` or comma-separated frequencies in Hz."""
+    from edge_ecg.errors import ConfigError
+    from edge_ecg.signal.filters import check_mains
+
     if text.strip().lower() in ("off", "none", ""):
         return ()
     try:
-        freqs = tuple(float(f) for f in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--mains {text!r}: expected 'off' or frequencies in Hz like 50 or 50,60") from None
-    if not all(math.isfinite(f) and f > 0 for f in freqs):
-        raise argparse.ArgumentTypeError(f"--mains {text!r}: frequencies must be positive, in Hz")
-    return freqs
+        return check_mains(text.split(","))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(f"--mains {text!r}: {exc} (or 'off')") from None
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
