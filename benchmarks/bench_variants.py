@@ -56,8 +56,9 @@ def held_out_windows(cfg: dict, limit: int):
     return x.numpy(), None if side is None else side.numpy()
 
 
-def build(label: str, ckpt: Path, qat_dir: Path, out: Path, n_windows: int):
-    """The five runners of one model and the files behind them."""
+def build(label: str, ckpt: Path, qat_dir: Path, out: Path, n_windows: int, batch: int):
+    """The five batch-1 runners of one model, its batch-``batch`` runners (torch and ONNX) and the
+    files behind them."""
     import torch
 
     from edge_ecg.deploy import onnx_export as ox
@@ -106,10 +107,26 @@ def build(label: str, ckpt: Path, qat_dir: Path, out: Path, n_windows: int):
             return model(xt[i % n], st[i % n]) if takes_side else model(xt[i % n])
 
     runners = {f"{label} | torch fp32": torch_run}
+    batch_runners = {}
+    rows = np.arange(batch) % n
+    fb = {"ecg": np.ascontiguousarray(x[rows])}
+    if takes_side:
+        fb["side"] = np.ascontiguousarray(side[rows])
+    tb = {k: torch.from_numpy(v) for k, v in fb.items()}
+
+    def torch_batch(_i: int):
+        with torch.no_grad():
+            return model(tb["ecg"], tb.get("side")) if takes_side else model(tb["ecg"])
+
+    batch_runners[f"{label} | torch fp32"] = torch_batch
     for form, path in files.items():
         b = OnnxBackend(path, threads=1) if path.suffix == ".onnx" else TFLiteBackend(path, threads=1)
         runners[f"{label} | {form}"] = lambda i, b=b: b.run(feeds(i))
-    return runners, files
+        # TFLite files are exported with batch 1: the backend runs a batch row by row, so only the
+        # ONNX files (dynamic batch axis) say anything about batched kernels
+        if batch > 1 and path.suffix == ".onnx":
+            batch_runners[f"{label} | {form}"] = lambda i, b=b: b.run(fb)
+    return runners, batch_runners, files
 
 
 def main(argv=None) -> int:
@@ -119,6 +136,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--per-round", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=64,
+                    help="also time torch and ONNX at this batch size, per window (0 or 1: skip; default 64)")
+    ap.add_argument("--batch-per-round", type=int, default=3)
     ap.add_argument("--out", default=None, help="where the files go (default: a temporary directory)")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
@@ -131,25 +151,38 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_variants_"))
-    runners, files = {}, {}
+    runners, batch_runners, files = {}, {}, {}
     for text in args.model:
         label, ckpt, qat = parse_model(text)
-        r, f = build(label, ckpt, qat, out, args.windows)
+        r, rb, f = build(label, ckpt, qat, out, args.windows, args.batch)
         runners.update(r)
+        batch_runners.update(rb)
         files[label] = f
     for run in runners.values():
         for i in range(args.warmup):
             run(i)
+    for run in batch_runners.values():
+        for i in range(3):
+            run(i)
     times, _ = interleaved_rounds(runners, rounds=args.rounds, per_round=args.per_round,
                                   rng=np.random.default_rng(0))
+    batch_times = {}
+    if batch_runners:
+        batch_times, _ = interleaved_rounds(batch_runners, rounds=args.rounds, per_round=args.batch_per_round,
+                                            rng=np.random.default_rng(1))
+    # per window, so that the batched column reads like the batch-1 one
+    batch_med = {k: float(np.median(v)) / args.batch for k, v in batch_times.items()}
     stats = {k: latency_stats(v) for k, v in times.items()}
     med = {k: float(np.median(v)) for k, v in times.items()}
 
     m = machine_info()
     print(f"\n{m.get('cpu_model', '?')} · {m.get('cores_logical', '?')} cores · 1 thread, batch 1 · "
-          f"{args.rounds} interleaved rounds × {args.per_round} calls · {args.windows} real held-out windows")
+          f"{args.rounds} interleaved rounds × {args.per_round} calls · {args.windows} real held-out windows"
+          + (f"\nbatch {args.batch}: {args.rounds} interleaved rounds × {args.batch_per_round} calls, "
+             "ms per window (torch and ONNX; the TFLite files have a fixed batch of 1)" if batch_med else ""))
+    bcol = f"b{args.batch} ms/win" if batch_med else ""
     head = (f"{'model':<8}{'form':<13}{'median ms':>10}{'p99 ms':>9}{'× torch':>9}{'× fp32 same rt':>16}"
-            f"{'KiB':>8}{'int8/fp32':>10}")
+            f"{bcol:>13}{'× fp32 at b' if batch_med else '':>12}{'KiB':>8}{'int8/fp32':>10}")
     print(head)
     print("-" * len(head))
     rows = []
@@ -162,12 +195,17 @@ def main(argv=None) -> int:
             fp32_size = f[form.replace("int8", "fp32")].stat().st_size if form in f else None
             row = {"model": label, "form": form, **{k: stats[key][k] for k in ("median", "p90", "p99", "max")},
                    "speedup_vs_torch": base / med[key], "speedup_vs_fp32_same_runtime": med[fp32] / med[key],
+                   "batch": args.batch if key in batch_med else None,
+                   "batch_ms_per_window": batch_med.get(key),
+                   "batch_speedup_vs_fp32_same_runtime": (batch_med[fp32] / batch_med[key]) if key in batch_med else None,
                    "file_bytes": size, "size_ratio": (size / fp32_size) if size else None,
                    "size_breakdown": size_breakdown(f[form]) if form in f else None}
             rows.append(row)
             print(f"{label:<8}{form:<13}{row['median']:10.4f}{row['p99']:9.4f}{row['speedup_vs_torch']:8.1f}×"
                   f"{row['speedup_vs_fp32_same_runtime']:15.2f}×"
-                  f"{(size or 0) / 1024:8.1f}{row['size_ratio'] or 0:10.2f}")
+                  + (f"{row['batch_ms_per_window']:13.4f}{row['batch_speedup_vs_fp32_same_runtime']:11.2f}×"
+                     if key in batch_med else " " * 25 * bool(batch_med))
+                  + f"{(size or 0) / 1024:8.1f}{row['size_ratio'] or 0:10.2f}")
     print("\nsize breakdown of the int8 files (bytes): " + ", ".join(("weights", "biases", "quant_params", "metadata", "graph")))
     for r in rows:
         if r["form"].endswith("int8"):
@@ -184,6 +222,8 @@ def main(argv=None) -> int:
             ("ONNX int8 vs ONNX fp32", by["ONNX int8"]["speedup_vs_fp32_same_runtime"], 1.5),
             ("TFLite int8 vs TFLite fp32", by["TFLite int8"]["speedup_vs_fp32_same_runtime"], 1.5),
         ]
+        if by["ONNX int8"]["batch_speedup_vs_fp32_same_runtime"] is not None:
+            checks.append((f"  same at batch {args.batch}", by["ONNX int8"]["batch_speedup_vs_fp32_same_runtime"], 1.5))
         for name, v, want in checks:
             print(f"  {label:<8}{name:<28}{v:6.2f}× (target ≥ {want}×) {'met' if v >= want else f'MISSED by {want / v:.2f}×'}")
         for form in ("ONNX int8", "TFLite int8"):
