@@ -328,6 +328,13 @@ def test_twelve_lead_window_model_with_age_and_sex():
     assert len(windows) == 3 and all(r.quality == "ok" for r in windows)
     assert [r.time_s for r in windows] == pytest.approx([2.0, 2.0 + hop_s, 2.0 + 2 * hop_s])
     assert all(set(r.probs) == set(clf12.classes) for r in windows)
+    # a disconnected precordial electrode with no lead-off detection: every window names it
+    counts = np.array(rec.d_signal)
+    counts[:, rec.lead_names.index("V3")] = rec.baseline[rec.lead_names.index("V3")]
+    sc = StreamClassifier(clf12, fs_hz=rec.fs_hz, lead_names=rec.lead_names, uv_per_count=rec.uv_per_count(),
+                          baseline_counts=rec.baseline, age=rec.age, sex=rec.sex)
+    flat = [r for r in _push_all(sc, counts, chunk=500) if r.kind == "window"]
+    assert len(flat) == 3 and {r.reason for r in flat} == {"flat line on lead V3"}
     with pytest.raises(DeviceMismatchError, match="V6"):
         StreamClassifier(clf12, fs_hz=500.0, lead_names=rec.lead_names[:11], uv_per_count=1.0)
 

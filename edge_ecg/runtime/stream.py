@@ -483,8 +483,10 @@ class StreamClassifier:
                 template = self.template.next(raw)
         reason = self._window_reason(start, start + self.spec.length)
         w = (self._cut(start) if cut is None else cut) if reason is None else None
-        if w is not None and float(w.std(axis=2).min()) < self.gate.flat_uv:
-            reason = "flat line"
+        if w is not None:
+            flat = np.flatnonzero(w[0].std(axis=1) < self.gate.flat_uv)
+            if flat.size:
+                reason = "flat line on " + ", ".join(f"lead {self.spec.leads[i]}" for i in flat)
         if w is not None and reason is None:
             stop = start + self.spec.length
             if kind == "window":
