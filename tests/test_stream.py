@@ -323,17 +323,28 @@ def test_twelve_lead_window_model_with_age_and_sex():
     sc = StreamClassifier(clf12, fs_hz=rec.fs_hz, lead_names=rec.lead_names, uv_per_count=rec.uv_per_count(),
                           baseline_counts=rec.baseline, age=rec.age, sex=rec.sex)
     out = _push_all(sc, np.asarray(rec.d_signal), chunk=500)
-    windows = [r for r in out if r.kind == "window"]
     hop_s = clf12.manifest.input.window.hop_s
-    assert len(windows) == 3 and all(r.quality == "ok" for r in windows)
+    windows = [r for r in out if r.kind == "window" and r.quality == "ok"]
+    assert len(windows) == 3
     assert [r.time_s for r in windows] == pytest.approx([2.0, 2.0 + hop_s, 2.0 + 2 * hop_s])
     assert all(set(r.probs) == set(clf12.classes) for r in windows)
+    # the windows that began before the 25 s record ended are reported, not dropped
+    cut = [r for r in out if r.quality != "ok"]
+    starts = 2.0 + hop_s * np.arange(3, 10)
+    assert [r.time_s for r in cut] == pytest.approx(list(starts[starts < 25.0]))
+    assert cut and {(r.kind, r.reason) for r in cut} == {("window", "end of stream")}
+    # 1 s lost at 13-14 s: the windows over it (7-17 s, 12-22 s) are reported as a gap; the stream restarts after it
+    sc = StreamClassifier(clf12, fs_hz=rec.fs_hz, lead_names=rec.lead_names, uv_per_count=rec.uv_per_count(),
+                          baseline_counts=rec.baseline, age=rec.age, sex=rec.sex)
+    gapped = _push_all(sc, np.asarray(rec.d_signal), chunk=500, skip=(6500, 7000))
+    assert [(r.time_s, r.reason) for r in gapped if r.reason == "gap"] == [(pytest.approx(2.0 + k * hop_s), "gap") for k in (1, 2)]
+    assert sc.stats["samples_lost"] == 500 and gapped[0].quality == "ok"
     # a disconnected precordial electrode with no lead-off detection: every window names it
     counts = np.array(rec.d_signal)
     counts[:, rec.lead_names.index("V3")] = rec.baseline[rec.lead_names.index("V3")]
     sc = StreamClassifier(clf12, fs_hz=rec.fs_hz, lead_names=rec.lead_names, uv_per_count=rec.uv_per_count(),
                           baseline_counts=rec.baseline, age=rec.age, sex=rec.sex)
-    flat = [r for r in _push_all(sc, counts, chunk=500) if r.kind == "window"]
+    flat = [r for r in _push_all(sc, counts, chunk=500) if r.reason != "end of stream"]
     assert len(flat) == 3 and {r.reason for r in flat} == {"flat line on lead V3"}
     with pytest.raises(DeviceMismatchError, match="V6"):
         StreamClassifier(clf12, fs_hz=500.0, lead_names=rec.lead_names[:11], uv_per_count=1.0)
@@ -352,7 +363,7 @@ def test_twelve_lead_gate_tolerates_one_leads_morphology_but_not_noise_on_most_l
     def windows(counts, **gate):
         sc = StreamClassifier(clf12, fs_hz=rec.fs_hz, lead_names=rec.lead_names, uv_per_count=rec.uv_per_count(),
                               baseline_counts=rec.baseline, age=rec.age, sex=rec.sex, gate=GateConfig(**gate))
-        return [r for r in _push_all(sc, counts, chunk=500) if r.kind == "window"]
+        return [r for r in _push_all(sc, counts, chunk=500) if r.reason != "end of stream"]
 
     clean = windows(counts)
     assert len(clean) >= 4 and all(r.quality == "ok" for r in clean)
@@ -387,7 +398,7 @@ def test_eight_channel_front_end_feeds_a_twelve_lead_model_with_derived_limb_lea
         sc = StreamClassifier(clf12, fs_hz=rec.fs_hz, lead_names=tuple(rec.lead_names[c] for c in cols),
                               uv_per_count=np.asarray(rec.uv_per_count())[cols], baseline_counts=np.asarray(rec.baseline)[cols],
                               age=rec.age, sex=rec.sex)
-        return sc, [r for r in _push_all(sc, counts[:, cols], chunk=500, lead_off=lead_off) if r.kind == "window"]
+        return sc, [r for r in _push_all(sc, counts[:, cols], chunk=500, lead_off=lead_off) if r.reason != "end of stream"]
 
     sc12, full = run(list(range(12)))
     sc8, eight = run(keep)

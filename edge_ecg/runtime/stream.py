@@ -399,9 +399,16 @@ class StreamClassifier:
     def finish(self, *, arrival: float | None = None, reason: str = "end of stream") -> list[StreamResult]:
         """End of stream (or of a segment): decide what can still be decided."""
         t_arr = time.perf_counter() if arrival is None else arrival
-        if not self._started or self.spec.kind != "beat":
+        if not self._started:
             return []
-        return self._beats(t_arr, final=True, reason=reason)
+        if self.spec.kind == "beat":
+            return self._beats(t_arr, final=True, reason=reason)
+        # windows that began but cannot complete are reported, so every scheduled window is accounted for
+        out = []
+        while self.next_window < self.m_end:
+            out.append(self._unreadable(self.next_window, reason or "incomplete window", t_arr, kind="window"))
+            self.next_window += self.hop
+        return out
 
     # -- beats ------------------------------------------------------------------------------
     def _beats(self, t_arr: float, *, new: np.ndarray | None = None, final: bool = False, reason: str = "") -> list[StreamResult]:
