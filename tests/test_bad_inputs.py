@@ -169,6 +169,13 @@ def session_device_without_the_lead(c: Ctx):
     session.handle(Descriptor(360.0, ("V1", "V5"), [5.0, 5.0], [1024, 1024]))
 
 
+def session_age_out_of_range(c: Ctx):
+    from edge_ecg.runtime.classifier import Classifier, default_model_path
+    from edge_ecg.runtime.session import StreamSession
+
+    StreamSession(Classifier(default_model_path("onnxruntime")), age=-5.0)
+
+
 def nan_samples(c: Ctx):
     counts = np.full((36, 2), 1024.0)
     counts[5, 0] = np.nan
@@ -356,6 +363,12 @@ CASES = [
         session_device_without_the_lead,
         E.DeviceMismatchError,
         r"lead 'MLII' not found",
+    ),
+    (
+        "patient age out of range, before any data",
+        session_age_out_of_range,
+        E.ConfigError,
+        r"age -5 years is outside \[0, 130\]",
     ),
     ("NaN samples", nan_samples, E.SignalError, r"NaN or inf"),
     ("inf model input", inf_model_input, E.SignalError, r"input holds NaN or inf"),

@@ -491,3 +491,55 @@ def _summary_stub() -> dict:
     return {"device_time_s": 1.0, "samples_in": 1, "samples_lost": 0, "results": 1, "unreadable": 0, "class_counts": {},
             "latency_ms_p50": 0.0, "latency_ms_p99": 0.0, "cpu_ms_per_device_s": 0.0, "disconnects": 0, "reconnects": 0,
             "unreadable_reasons": {}}
+
+
+def test_summary_says_what_the_text_decoder_refused_and_counts_received_time(tmp_path, demo_record):
+    """A 2-column text stream read as 1 column: every line is refused, and the summary says why
+    instead of only counting lost samples."""
+    from edge_ecg.protocol import TextDecoder, encode_text_lines
+    from edge_ecg.runtime.session import StreamSession, malformed_input, print_summary
+    from edge_ecg.runtime.sources import FileReplaySource
+
+    fs = demo_record.fs_hz
+    counts = np.asarray(demo_record.d_signal[: int(20 * fs)])
+    path = tmp_path / "two_columns.txt"
+    path.write_bytes(encode_text_lines(counts))
+    clf = Classifier(default_model_path("onnxruntime"))
+
+    def run(n_columns):
+        session = StreamSession(clf)
+        source = FileReplaySource(path, TextDecoder(fs, 5.0, n_columns, channel_names=("MLII", "V5")[:n_columns]))
+        session.run(source)
+        return session.summary()
+
+    bad = run(1)
+    assert (bad["samples_in"], bad["samples_lost"], bad["device_time_s"]) == (0, len(counts), 0.0)
+    assert bad["decoder"]["lines_bad_columns"] == len(counts)
+    assert malformed_input(bad["decoder"]) == (f"{len(counts)} lines had 2 columns where 1 were expected "
+                                               f"(--leads names the columns, one per lead); "
+                                               f"{path.stat().st_size} bytes discarded")
+    good = run(2)
+    assert (good["samples_in"], good["samples_lost"]) == (len(counts), 0) and malformed_input(good["decoder"]) is None
+    assert good["device_time_s"] == pytest.approx(20.0)
+    import io
+
+    text = io.StringIO()
+    print_summary(bad, text)
+    assert "malformed input" in text.getvalue() and "2 columns where 1 were expected" in text.getvalue()
+
+
+def test_device_time_is_the_signal_received_not_the_device_counter(demo_record):
+    """Joining a device that has been running for an hour: 10 s received is 10 s, not 3610 s."""
+    from edge_ecg.protocol import DataBlock, Descriptor
+    from edge_ecg.runtime.session import StreamSession
+
+    fs = demo_record.fs_hz
+    counts = np.asarray(demo_record.d_signal[: int(10 * fs)], dtype=np.int32)
+    session = StreamSession(Classifier(default_model_path("onnxruntime")))
+    d = Descriptor(fs, tuple(demo_record.lead_names), np.asarray(demo_record.uv_per_count()), np.asarray(demo_record.baseline))
+    session.handle(d)
+    first = int(3600 * fs)
+    for a in range(0, len(counts), 360):
+        session.handle(DataBlock(first + a, counts[a:a + 360], np.zeros(2, bool), 0, fs, d.uv_per_count, d.baseline_counts))
+    session.finish()
+    assert session.summary()["device_time_s"] == pytest.approx(10.0)

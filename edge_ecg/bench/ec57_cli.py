@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,15 +24,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", help="write per-record results to this JSON file")
 
 
+def check_records(records: tuple[str, ...], data_dir: str | Path, skip_s: float) -> None:
+    """Before any record is streamed: every record's WFDB header must be there, and ``skip_s``
+    must leave something of each record to score (a skip past the end would print empty scores
+    beside a perfect agreement). Raises :class:`RecordError` / :class:`ConfigError` naming the
+    record; a header wfdb cannot parse here is left to the loader, which says why."""
+    from edge_ecg.data._common import dataset_dir
+    from edge_ecg.errors import ConfigError, RecordError, require
+
+    wfdb = require("wfdb", "train")
+    for name in records:
+        base = dataset_dir(data_dir, "mitdb", f"{name}.hea") / name
+        if not Path(f"{base}.hea").is_file():
+            raise RecordError(f"record {name}: no WFDB header {base}.hea")
+        if not skip_s:
+            continue
+        try:
+            header = wfdb.rdheader(str(base))
+            length_s = float(header.sig_len) / float(header.fs)
+        except Exception:  # noqa: BLE001 - wfdb raises many types; the loader reports them properly
+            continue
+        if skip_s >= length_s:
+            raise ConfigError(f"--skip-s {skip_s:g} s leaves nothing to score in record {name}, which is "
+                              f"{length_s:.1f} s long; expected a skip shorter than every record")
+
+
 def run(args: argparse.Namespace) -> int:
     from edge_ecg.bench.ec57 import ec57_record, format_ec57
     from edge_ecg.data.mitdb import SPLITS
     from edge_ecg.errors import ConfigError
     from edge_ecg.paths import shared_data_dir
+    from edge_ecg.runtime.sinks import prepare_output_file
     from edge_ecg.runtime.stream_cli import classifier_from_args
 
-    if not args.skip_s >= 0:
+    if not args.skip_s >= 0:  # a skip past the records' end (inf too) is caught by check_records
         raise ConfigError(f"--skip-s must be >= 0 s, got {args.skip_s!r}")
+    if args.data and not Path(args.data).is_dir():
+        what = "is not a folder" if Path(args.data).exists() else "does not exist"
+        raise ConfigError(f"--data {args.data} {what}; expected a folder of WFDB records with .atr annotations")
+    # before the run, which takes minutes: a path that cannot be written must not lose its results
+    json_path = prepare_output_file(args.json, "--json") if args.json else None
     clf = classifier_from_args(args)
     data = args.data or str(shared_data_dir() / "mitdb")
     if args.records:
@@ -44,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--data {data}: no record there has both a .hea header and .atr annotations")
     else:
         records = SPLITS["DS2"]
+    check_records(records, data, args.skip_s)
     results = []
     for name in records:
         r = ec57_record(clf, name, data, speed=args.speed, channel=args.channel, skip_s=args.skip_s, mains_hz=args.mains)
@@ -55,10 +86,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"model {clf.path} ({clf.file.precision}, {clf.backend.describe()})"
           + (f"; scored from {args.skip_s:g} s into each record" if args.skip_s else ""))
     print(format_ec57(results))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([{"record": r.record, "stream": r.stream.summary(), "offline": r.offline.summary(),
-                        "agree": r.agree, "compared": r.compared, "agree_pipeline": r.agree_pipeline,
-                        "compared_pipeline": r.compared_pipeline, "samples_lost": r.samples_lost,
-                        "seconds": r.seconds, "device_s": r.device_s} for r in results], f, indent=2)
+    if json_path is not None:
+        write_results_json(results, json_path)
     return 0
+
+
+def write_results_json(results, path: str | Path) -> None:
+    """Per-record results as standard JSON: a score with no beats to score (e.g. SVEB Se of a
+    record without S beats) is ``null``, not ``NaN``."""
+    from edge_ecg.errors import ConfigError
+    from edge_ecg.runtime.sinks import dumps_strict
+
+    doc = [{"record": r.record, "stream": r.stream.summary(), "offline": r.offline.summary(),
+            "agree": r.agree, "compared": r.compared, "agree_pipeline": r.agree_pipeline,
+            "compared_pipeline": r.compared_pipeline, "samples_lost": r.samples_lost,
+            "seconds": r.seconds, "device_s": r.device_s} for r in results]
+    try:
+        Path(path).write_text(dumps_strict(doc, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--json {path}: cannot write the results: {exc.strerror or exc}") from exc

@@ -162,7 +162,7 @@ def _encode_age(age) -> tuple[np.ndarray, bool]:
     bad = known & ((a < 0) | (a > AGE_MAX_YEARS))
     if np.any(bad):
         raise ConfigError(
-            f"age {a[bad][0]!r} years is outside [0, {AGE_MAX_YEARS:g}]; pass None or NaN for "
+            f"age {float(a[bad][0]):g} years is outside [0, {AGE_MAX_YEARS:g}]; pass None or NaN for "
             "unknown (map dataset placeholders such as PTB-XL's 300 or -1 before encoding)"
         )
     out = np.zeros((a.size, 2))
@@ -192,6 +192,13 @@ def _encode_sex(sex) -> tuple[np.ndarray, bool]:
     out = np.zeros((len(values), 3))
     out[np.arange(len(values)), [_sex_index(v) for v in values]] = 1.0
     return out, batched
+
+
+def check_age_sex(age=None, sex=None) -> None:
+    """:class:`ConfigError` naming the value unless ``age`` (years) and ``sex`` are ones
+    :func:`encode_side` accepts, so a bad command-line value is refused before a stream starts."""
+    _encode_age(age)
+    _encode_sex(sex)
 
 
 def encode_side(rr=None, age=None, sex=None, *, spec: SideSpec) -> np.ndarray:

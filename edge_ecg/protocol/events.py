@@ -241,6 +241,8 @@ class TextDecoderStats(_ByteSampleStats):
 
     lines_ok: int = 0
     lines_bad_columns: int = 0
+    columns: int = 0  # the column count expected (0 until known)
+    last_bad_columns: int = 0  # the column count of the latest line refused for it
     lines_bad_value: int = 0
     lines_overlong: int = 0
     lines_empty: int = 0

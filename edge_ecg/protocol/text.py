@@ -90,6 +90,7 @@ class TextDecoder:
     def stats(self) -> TextDecoderStats:
         s = self._stats.copy()
         s.bytes_buffered = len(self._buf)
+        s.columns = self._n_channels or 0
         return s
 
     @property
@@ -197,6 +198,7 @@ class TextDecoder:
             if len(values) != self._n_channels:
                 st.bytes_discarded += size
                 st.lines_bad_columns += 1
+                st.last_bad_columns = len(values)
                 lost_line()
                 continue
             if any(v < -(2**31) or v >= 2**31 for v in values):

@@ -3,6 +3,7 @@ running account a monitor must keep (samples in, samples lost, what was refused,
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -12,6 +13,7 @@ from typing import TextIO
 
 import numpy as np
 
+from edge_ecg.models.side import check_age_sex
 from edge_ecg.protocol.events import (
     CounterReset,
     DataBlock,
@@ -54,6 +56,7 @@ class StreamSession:
     def __init__(self, classifier: Classifier, *, sinks: Iterable[Sink] = (), gate: GateConfig = GateConfig(),  # noqa: B008 (frozen)
                  age: float | None = None, sex: str | None = None, channels: tuple[str, ...] | None = None,
                  mains_hz: tuple[float, ...] = MAINS_HZ, invert: bool = False):
+        check_age_sex(age, sex)  # refused now, not when the device first describes itself
         self.clf = classifier
         self.channels = channels
         self.mains_hz = mains_hz
@@ -66,7 +69,8 @@ class StreamSession:
         self.stats = SessionStats()
         self.latencies_ms = LatencyWindow(LATENCY_WINDOW)
         self._lost_outside = 0  # samples lost while no classifier ran, or counted by a replaced one
-        self.device_time_s = 0.0
+        self.device_time_s = 0.0  # of signal received (lost samples are counted apart)
+        self.link = None  # the source's counters (SourceStats) once a run ends
         self.cpu_s = 0.0  # CPU of the consuming thread(s) + the source's reader thread
         self._wall0 = time.perf_counter()
         self.results: list[StreamResult] = []
@@ -108,7 +112,7 @@ class StreamSession:
                     out = self.sc.restart(ev.first_sample)
                 self.stats.samples_in += ev.n_samples
                 out += self.sc.push(ev.first_sample, ev.counts, ev.lead_off)
-                self.device_time_s = ev.end_sample / self.sc.fs_dev
+                self.device_time_s += ev.n_samples / self.sc.fs_dev
                 for s in self.sinks:
                     s.samples(ev.first_sample, self.sc.model_leads(ev.uv()) if ev.uv_per_count is not None else ev.counts)
         elif isinstance(ev, Gap):
@@ -198,6 +202,7 @@ class StreamSession:
             self.cpu_s += time.thread_time() - cpu0
             if hasattr(source, "reader_cpu_s"):
                 self.cpu_s += source.reader_cpu_s()
+            self.link = getattr(source, "stats", None)
             if status is not None:
                 status.write("\r" + self.status_line() + "\n")
                 status.flush()
@@ -225,9 +230,14 @@ class StreamSession:
 
     def summary(self) -> dict:
         p50, p99 = self.latency_percentiles()
+        dec = getattr(self.link, "decoder", None)
         return {
             "samples_in": self.stats.samples_in,
             "samples_lost": self.samples_lost,
+            # of samples_lost: dropped by this host's reader because the consumer fell behind
+            "samples_dropped_by_host": getattr(self.link, "samples_dropped", 0),
+            "bytes_read": getattr(self.link, "bytes_read", None),
+            "decoder": dataclasses.asdict(dec) if dataclasses.is_dataclass(dec) else None,
             "samples_before_descriptor": self.stats.samples_before_descriptor,
             "samples_mismatched": self.stats.samples_mismatched,
             "device_time_s": round(self.device_time_s, 3),
@@ -277,14 +287,19 @@ def coalesce(events: list, max_samples: int = 4096) -> list:
 
 def print_summary(summary: dict, out: TextIO = sys.stderr) -> None:
     rows = [
-        ("device time streamed", f"{summary['device_time_s']:.1f} s"),
-        ("samples received / lost", f"{summary['samples_in']} / {summary['samples_lost']}"),
+        ("device time received", f"{summary['device_time_s']:.1f} s"),
+        ("samples received / lost", f"{summary['samples_in']} / {summary['samples_lost']}"
+                                    + (f" ({summary['samples_dropped_by_host']} of them dropped by this host: it fell behind "
+                                       "the device)" if summary.get("samples_dropped_by_host") else "")),
         ("results (unreadable)", f"{summary['results']} ({summary['unreadable']})"),
         ("labels", ", ".join(f"{k} {v}" for k, v in sorted(summary["class_counts"].items()))),
         ("latency p50 / p99", f"{summary['latency_ms_p50']:.2f} / {summary['latency_ms_p99']:.2f} ms"),
         ("CPU per device second", f"{summary['cpu_ms_per_device_s']:.2f} ms"),
         ("disconnects / reconnects", f"{summary['disconnects']} / {summary['reconnects']}"),
     ]
+    bad = malformed_input(summary.get("decoder"))
+    if bad:
+        rows.append(("malformed input", bad))
     fe = summary.get("front_end")
     if fe:
         leads = ", ".join(lead if src == lead else f"{lead} = {src}" for lead, src in fe["leads"].items())
@@ -298,3 +313,25 @@ def print_summary(summary: dict, out: TextIO = sys.stderr) -> None:
     w = max(len(k) for k, _ in rows)
     for k, v in rows:
         out.write(f"{k:<{w}}  {v}\n")
+
+
+def malformed_input(decoder: dict | None) -> str | None:
+    """What the decoder refused, in words (``None`` when it refused nothing): bad frames in
+    binary mode; in text mode the lines whose column count, values or length were wrong."""
+    if not decoder:
+        return None
+    parts = []
+    if decoder.get("lines_bad_columns"):
+        parts.append(f"{decoder['lines_bad_columns']} lines had {decoder['last_bad_columns']} columns where "
+                     f"{decoder['columns']} were expected (--leads names the columns, one per lead)")
+    for key, what in (("lines_bad_value", "lines held a value that is not an integer"),
+                      ("lines_overlong", "lines were too long"),
+                      ("frames_bad_crc", "frame candidates failed their CRC"),
+                      ("frames_bad_length", "frame candidates had an impossible length"),
+                      ("frames_bad_type", "frame candidates had an unknown type"),
+                      ("frames_bad_version", "frame candidates had another protocol version")):
+        if decoder.get(key):
+            parts.append(f"{decoder[key]} {what}")
+    if parts and decoder.get("bytes_discarded"):
+        parts.append(f"{decoder['bytes_discarded']} bytes discarded")
+    return "; ".join(parts) or None

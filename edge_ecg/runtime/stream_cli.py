@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
@@ -82,13 +81,17 @@ def make_decoder(args, clf):
 
 
 def run(args: argparse.Namespace) -> int:
+    import signal
     import threading
 
+    from edge_ecg.errors import ConfigError
     from edge_ecg.runtime.session import StreamSession, print_summary
-    from edge_ecg.runtime.sinks import JsonlSink, PlotSink
+    from edge_ecg.runtime.sinks import JsonlSink, PlotSink, dumps_strict
     from edge_ecg.runtime.sources import SerialSource, SourceConfig
     from edge_ecg.runtime.stream import GateConfig
 
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError(f"--duration must be > 0 s of wall time, got {args.duration!r}")
     clf = classifier_from_args(args)
     sinks = []
     if not args.quiet:
@@ -102,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
                             invert=args.invert)
     source = SerialSource(args.port, make_decoder(args, clf), SourceConfig(baudrate=args.baud))
     stop = threading.Event()
+    # a service manager (systemctl stop, timeout) ends the stream as Ctrl-C does: summary included
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     timer = None
     if args.duration:
         timer = threading.Timer(args.duration, stop.set)
@@ -117,5 +122,5 @@ def run(args: argparse.Namespace) -> int:
             timer.cancel()
     summary = session.summary()
     print_summary(summary)
-    sys.stderr.write(json.dumps({"summary": summary}) + "\n")
+    sys.stderr.write(dumps_strict({"summary": summary}) + "\n")
     return 0

@@ -15,6 +15,11 @@ The slave end is what a receiver opens, exactly like ``/dev/ttyUSB0``. Decisions
 - **Draining.** Before an unplug or at the end, the simulator waits until the reader has read
   everything (the slave's input queue stays empty), so closing the master loses nothing that the
   fault log does not record.
+- **The link never replaces a user's file.** ``link`` may name nothing yet, or a symlink to a
+  pty slave (``/dev/pts/N``; dangling or not: one left by an earlier run that crashed). Anything
+  else (a file, a folder, a symlink elsewhere) is refused with :class:`ConfigError`, checked when
+  the port is made and again just before each link is made. On close the link is removed only
+  if it still points at our pty.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
+import secrets
 import select
 import struct
 import termios
@@ -30,17 +37,50 @@ import time
 import tty
 from pathlib import Path
 
-from edge_ecg.errors import DeviceError
+from edge_ecg.errors import ConfigError, DeviceError
 
 _POLL_S = 0.1
 _HUP_POLL_S = 0.02
+# what os.ttyname() gives for a pty slave: Linux (devpts), macOS / BSD
+_PTY_SLAVE = re.compile(r"/dev/(pts/\d+|ttys\d+)")
+
+
+def _is_pty_link(path: Path) -> bool:
+    """Is ``path`` a symlink whose target (existing or not) is a pty slave path?"""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return False
+    return _PTY_SLAVE.fullmatch(os.path.normpath(os.path.join(path.parent, target))) is not None
+
+
+def check_link_path(link: str | os.PathLike) -> Path:
+    """``link`` as a Path, if the simulator may put its symlink there: nothing there yet (in an
+    existing folder), or a symlink to a pty slave (a stale one from an earlier run included).
+    Raises :class:`ConfigError` naming the path and what was expected otherwise."""
+    path = Path(link)
+    expected = "expected a new path or a symlink to a pty (/dev/pts/N) left by an earlier run"
+    if path.is_symlink():
+        if _is_pty_link(path):
+            return path
+        raise ConfigError(f"--link {path} is a symlink to {os.readlink(path)}, not to a pty; {expected}; "
+                          "refusing to replace it")
+    if path.is_dir():
+        raise ConfigError(f"--link {path} is a directory; {expected}")
+    if path.exists():
+        raise ConfigError(f"--link {path} already exists and is not a symlink to a pty; {expected}; "
+                          "refusing to replace it")
+    if not path.parent.is_dir():
+        raise ConfigError(f"--link {path}: folder {path.parent} does not exist")
+    return path
 
 
 class PtyPort:
     """A pseudo-terminal whose slave path (and optional symlink ``link``) is the device's port."""
 
     def __init__(self, link: str | os.PathLike | None = None) -> None:
-        self.link = Path(link) if link is not None else None
+        # checked here too so that a bad --link fails before the simulator starts
+        self.link = check_link_path(link) if link is not None else None
         self.slave_path: str | None = None
         self.reader_lost = False
         self._master: int | None = None
@@ -64,16 +104,43 @@ class PtyPort:
         self._master = master
         self.slave_path = path
         if self.link is not None:
-            tmp = self.link.with_name(f"{self.link.name}.tmp{os.getpid()}")
-            if tmp.is_symlink() or tmp.exists():
-                tmp.unlink()
-            os.symlink(path, tmp)
-            os.replace(tmp, self.link)  # atomic: a reader never sees a half-made link
+            try:
+                self._make_link(path)
+            except BaseException:
+                self.slave_path = None
+                self._master = None
+                os.close(master)
+                raise
         return path
+
+    def _make_link(self, target: str) -> None:
+        link = check_link_path(self.link)
+        try:
+            if not link.is_symlink():
+                os.symlink(target, link)  # fails, replacing nothing, if something appeared there
+                return
+            # replace the stale pty link atomically (a reader never sees it missing), through a
+            # fresh temporary name: an existing file is never overwritten or removed
+            while True:
+                tmp = link.with_name(f".{link.name}.{secrets.token_hex(4)}.tmp")
+                try:
+                    os.symlink(target, tmp)
+                    break
+                except FileExistsError:
+                    continue
+            try:
+                os.replace(tmp, link)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        except FileExistsError as exc:
+            raise ConfigError(f"--link {link}: something was created there meanwhile; refusing to replace it") from exc
+        except OSError as exc:
+            raise DeviceError(f"cannot make the link {link} -> {target}: {exc.strerror or exc}") from exc
 
     def close(self) -> None:
         """Remove the symlink (if it is ours), then close the master: the reader sees EIO."""
-        if self.link is not None and self.link.is_symlink():
+        if self.link is not None and self.slave_path is not None and self.link.is_symlink():
             try:
                 if os.readlink(self.link) == self.slave_path:
                     self.link.unlink()

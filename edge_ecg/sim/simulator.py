@@ -268,7 +268,12 @@ class Simulator:
                 f"samples_per_frame={self.config.samples_per_frame} does not fit one frame of "
                 f"{arr.shape[1]} leads (max {spec.max_samples_per_frame(arr.shape[1], format_code(self.config.sample_format))})"
             )
-        self.fault_log_path = Path(fault_log_path) if fault_log_path is not None else None
+        # checked now, not when the run opens it: a bad path must fail before anything is replayed
+        self.fault_log_path = None
+        if fault_log_path is not None:
+            from edge_ecg.runtime.sinks import prepare_output_file
+
+            self.fault_log_path = prepare_output_file(fault_log_path, "--fault-log")
         self.fault_log: list[FaultRecord] = []
         self.frame_log: list[FrameRecord] = []
         self.samples_produced = 0
