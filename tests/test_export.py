@@ -208,6 +208,7 @@ def test_verify_reports_parity_sqnr_and_ops(bundle):
                        limit=VERIFY_LIMIT, progress=False)
     assert rep.passed, rep.format_text()
     assert set(rep.comparisons) == {"float", "fake_quant", "int8_reference"}
+    assert rep.parity_run and rep.references_missing == [] and rep.verdict() == "PASSED"
     assert rep.comparisons["fake_quant"].top1_agreement >= 0.99
     assert rep.layer_sqnr and all(np.isfinite(s.local_sqnr_db) for s in rep.layer_sqnr)
     assert rep.windows == VERIFY_LIMIT and rep.metrics["per_class"]["V"]["support"] > 0

@@ -167,8 +167,10 @@ def make_candidates(paths: Sequence[str | Path], *, backends: Sequence[str] | No
             counts.append((n, str(t)))
     files = [Path(p) for p in paths]
     for f in files:
+        if f.is_dir():
+            raise ConfigError(f"model path {f} is a directory: expected a .onnx or .tflite file (with model.json beside it)")
         if not f.is_file():
-            raise ConfigError(f"model file {f} does not exist")
+            raise ConfigError(f"model file {f} does not exist (expected a .onnx or .tflite file)")
     labels = _labels(files)
     out: list[Candidate] = []
     notes: list[str] = []

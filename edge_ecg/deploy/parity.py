@@ -17,6 +17,13 @@ QDQ models (whose naming convention our dynamo-exported graphs do not follow).
 
 Data: MIT-BIH DS2 beats cut exactly as in training (:func:`edge_ecg.train.evaluate.ds2_task`),
 the held-out inter-patient split; ``limit`` takes a seeded random subset.
+
+The float checkpoint is the one given, else the one at the path recorded in the manifest (as
+given to ``edge-ecg export``, so relative to where the export ran), else a bundled checkpoint
+(:data:`BUNDLED_CHECKPOINTS_DIR`) whose weights hash to the manifest's ``training.weights_sha256``
+(:func:`find_float_checkpoint`). A reference that cannot be found is not compared, and the
+report says so: :attr:`VerifyReport.parity_run` is false when no torch reference ran at all,
+and the verdict then reads "PASSED (op check only: parity NOT run …)", never a plain PASSED.
 """
 
 from __future__ import annotations
@@ -33,9 +40,12 @@ from typing import Any
 import numpy as np
 
 from edge_ecg.deploy.manifest import Manifest
-from edge_ecg.errors import ManifestError
+from edge_ecg.errors import CheckpointError, ManifestError
+from edge_ecg.paths import ASSETS_DIR
 
 SQNR_WINDOWS = 256
+BUNDLED_CHECKPOINTS_DIR = ASSETS_DIR / "checkpoints"
+REFERENCE_LABELS = {"float": "torch float", "fake_quant": "fake-quant", "int8_reference": "int8 reference"}
 
 
 @dataclass(frozen=True)
@@ -92,10 +102,32 @@ class VerifyReport:
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # torch references that apply to this file but could not be compared, and what would let
+    # them run ("pass --checkpoint", ...)
+    references_missing: list[str] = field(default_factory=list)
+    missing_hints: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
+        """Every check that ran passed (see :attr:`parity_run` for whether parity was one)."""
         return all(c.passed for c in self.checks)
+
+    @property
+    def parity_run(self) -> bool:
+        """The file was compared with at least one torch reference on DS2."""
+        return bool(self.comparisons)
+
+    def verdict(self) -> str:
+        """``PASSED`` / ``FAILED``, qualified whenever part of the parity could not run."""
+        word = "PASSED" if self.passed else "FAILED"
+        hint = "; ".join(dict.fromkeys(self.missing_hints)) or "see the notes"
+        if not self.parity_run:
+            return f"{word} (op check only: parity NOT run — {hint})"
+        if self.references_missing:
+            ran = ", ".join(REFERENCE_LABELS.get(n, n) for n in self.comparisons)
+            missing = ", ".join(REFERENCE_LABELS.get(n, n) for n in self.references_missing)
+            return f"{word} (parity vs {ran} only; {missing} parity NOT run — {hint})"
+        return word
 
     def summary(self) -> dict[str, Any]:
         """JSON-able digest that goes into the manifest's ``metrics.files``."""
@@ -117,6 +149,9 @@ class VerifyReport:
             "ops": dict(self.ops.ops) if self.ops is not None else None,
             "min_layer_sqnr_db": min((s.xmodel_sqnr_db for s in self.layer_sqnr), default=None),
             "passed": self.passed,
+            "parity_run": self.parity_run,
+            "references_missing": list(self.references_missing),
+            "verdict": self.verdict(),
         }
         return _clean(out)
 
@@ -149,7 +184,7 @@ class VerifyReport:
             lines.append(f"   note: {note}")
         for c in self.checks:
             lines.append(f"   [{'ok' if c.passed else 'FAIL'}] {c.name}: {_fmt(c.value)} (limit {_fmt(c.limit)})")
-        lines.append(f"   => {'PASSED' if self.passed else 'FAILED'}")
+        lines.append(f"   => {self.verdict()}")
         return "\n".join(lines)
 
 
@@ -372,14 +407,20 @@ def verify_model(
     embedded manifest differs from ``model.json``. ``recipe`` (name or
     :class:`~edge_ecg.deploy.recipes.Recipe`) gives thresholds and op rules; default: the recipe
     named in the manifest, if any. ``cache`` (a dict shared between calls) keeps the DS2 windows
-    and torch reference logits when several files of one export are verified."""
+    and torch reference logits when several files of one export are verified.
+
+    ``checkpoint_dir`` / ``qat_dir`` given but not there is a :class:`CheckpointError`; found
+    nowhere by default (see :func:`find_float_checkpoint`), a reference is left out and listed
+    in :attr:`VerifyReport.references_missing`."""
     from edge_ecg.deploy.manifest import ONNX_METADATA_KEY, load_manifest, verify_file
     from edge_ecg.deploy.opcheck import check_file
     from edge_ecg.deploy.recipes import RECIPES_DIR, Recipe, Thresholds, load_recipe
+    from edge_ecg.runtime.backends import check_model_file
     from edge_ecg.runtime.classifier import Classifier
 
     t0 = time.perf_counter()
-    path = Path(path)
+    path = check_model_file(path)
+    _check_given_dirs(checkpoint_dir, qat_dir, quantized)
     manifest = load_manifest(path)
     # the bytes first: a corrupted file is refused as corrupted, whatever byte went wrong and
     # before any parser reads it
@@ -406,6 +447,8 @@ def verify_model(
     spec = manifest.input
     if spec.kind != "beat":
         report.notes.append("parity on DS2 needs a beat model; only the checksum and op checks ran")
+        report.references_missing.append("float")
+        report.missing_hints.append(f"DS2 parity needs a beat model, this is a {spec.kind!r} model")
         report.seconds = time.perf_counter() - t0
         return report
     cache = {} if cache is None else cache
@@ -422,7 +465,7 @@ def verify_model(
 
     report.metrics = classification_report(y, _softmax(file_logits), classes)
 
-    refs = _torch_references(manifest, entry, checkpoint_dir, quantized, qat_dir, report.notes)
+    refs = _torch_references(manifest, entry, checkpoint_dir, quantized, qat_dir, report)
     takes_side = spec.side_tensor is not None
     out_scale = (manifest.quantization.get("output") or {}).get("scale")
     ref_logits_of = {}
@@ -507,24 +550,119 @@ def check_embedded_manifest(path: Path, manifest, key: str) -> None:
         raise ManifestError(f"the manifest embedded in {path.name} differs from model.json (keys {diff}): refusing a mismatched pair")
 
 
-def _torch_references(manifest, entry, checkpoint_dir, quantized, qat_dir, notes: list[str]) -> dict[str, Any]:
-    """``name -> callable(ecg[, side])`` for the torch models available here."""
+def _check_given_dirs(checkpoint_dir, qat_dir, quantized) -> None:
+    """A checkpoint / quantization directory the user named must be there: checked before any
+    DS2 window is cut, and an error rather than a note (a default that is missing is a note)."""
+    from edge_ecg.train.checkpoint import WEIGHTS_NAME
+
+    if checkpoint_dir is not None and not (Path(checkpoint_dir) / WEIGHTS_NAME).is_file():
+        raise CheckpointError(
+            f"--checkpoint {checkpoint_dir}: no {WEIGHTS_NAME} there (expected the float checkpoint directory "
+            "written by edge-ecg train)"
+        )
+    if quantized is None and qat_dir is not None and not Path(qat_dir, "quant.json").is_file():
+        raise CheckpointError(f"--qat {qat_dir}: no quant.json there (expected a directory written by edge-ecg qat)")
+
+
+def find_float_checkpoint(manifest, checkpoint_dir: str | Path | None = None, *,
+                          notes: list[str] | None = None):
+    """``(model, directory)`` of the float checkpoint ``manifest`` was exported from, or ``None``.
+
+    Looked for in order: ``checkpoint_dir`` (must exist: :class:`CheckpointError` otherwise); the
+    path recorded in ``manifest.training["checkpoint"]``; every checkpoint under
+    :data:`BUNDLED_CHECKPOINTS_DIR`. A found checkpoint is taken only if its weights digest
+    (:func:`edge_ecg.train.trainer.state_digest`, recomputed from the loaded tensors) equals the
+    manifest's ``training.weights_sha256``. A manifest without that hash is matched by what it
+    does record (model name, model kwargs, training command, best epoch) and ``notes`` says the
+    identity is then not proven. An explicitly given checkpoint that does not match is still
+    used (the caller asked for it), with a note."""
+    from edge_ecg.train.checkpoint import WEIGHTS_NAME, load_checkpoint, read_config
+    from edge_ecg.train.trainer import state_digest
+
+    notes = [] if notes is None else notes
+    training = manifest.training or {}
+    want = training.get("weights_sha256")
+    recorded = training.get("checkpoint")
+
+    if checkpoint_dir is not None:
+        d = Path(checkpoint_dir)
+        _check_given_dirs(d, None, None)
+        model, _ = load_checkpoint(d)
+        have = state_digest(model)
+        if want and have != want:
+            notes.append(f"checkpoint {d} holds weights {have[:12]}…, not the {want[:12]}… this file was exported "
+                         "from: the comparison with torch float is against a different model")
+        return model, d
+
+    if recorded and (Path(recorded) / WEIGHTS_NAME).is_file():
+        model, _ = load_checkpoint(recorded)
+        if not want:
+            notes.append(f"float checkpoint {recorded} (recorded path; the manifest records no weights hash to confirm it)")
+            return model, Path(recorded)
+        have = state_digest(model)
+        if have == want:
+            return model, Path(recorded)
+        notes.append(f"checkpoint at the recorded path {recorded} holds other weights ({have[:12]}…, manifest: "
+                     f"{want[:12]}…): not used")
+
+    bundled = sorted(d for d in BUNDLED_CHECKPOINTS_DIR.glob("*") if (d / WEIGHTS_NAME).is_file()) \
+        if BUNDLED_CHECKPOINTS_DIR.is_dir() else []
+    if recorded:  # the bundled copy of runs/beat is most likely assets/checkpoints/beat: try it first
+        bundled.sort(key=lambda d: d.name != Path(recorded).name)
+    also = ("model_kwargs", "command", "best_epoch")
+    for d in bundled:
+        try:
+            cfg = read_config(d)
+        except CheckpointError:
+            continue
+        if cfg.get("model_name") != training.get("model"):
+            continue
+        if want:
+            # the config's own record is only a cheap filter; the tensors decide
+            if cfg.get("weights_sha256") not in (None, want):
+                continue
+            model, _ = load_checkpoint(d)
+            if state_digest(model) != want:
+                continue
+            notes.append(f"float checkpoint: bundled {d.name} (weights digest equals the manifest's weights_sha256 "
+                         f"{want[:12]}…; recorded path {recorded} is not here)")
+            return model, d
+        fields = [k for k in also if training.get(k) is not None]
+        if all(cfg.get(k) == training[k] for k in fields):
+            model, _ = load_checkpoint(d)
+            notes.append(f"float checkpoint: bundled {d.name}, matched by model name"
+                         + (f" and {', '.join(fields)}" if fields else "")
+                         + " only: the manifest records no weights hash, so the identity is not proven")
+            return model, d
+    where = f"not at the recorded path {recorded}" if recorded else "no path recorded in the manifest"
+    which = f"weights {want[:12]}…" if want else f"model {training.get('model')!r}"
+    notes.append(f"float checkpoint not found ({where}, and no bundled checkpoint holds {which}); pass --checkpoint")
+    return None
+
+
+def _torch_references(manifest, entry, checkpoint_dir, quantized, qat_dir, report: VerifyReport) -> dict[str, Any]:
+    """``name -> callable(ecg[, side])`` for the torch models available here; the ones that
+    apply but are not available go to ``report.references_missing`` with a hint."""
+    notes = report.notes
+    wants_quant = entry.precision == "int8" and manifest.quantization.get("method") in ("qat", "ptq")
+    expected = ["float"] + (["fake_quant", "int8_reference"] if wants_quant else [])
     try:
         import torch  # noqa: F401
     except ImportError:
         notes.append("torch is not installed: no comparison with the torch models")
+        report.references_missing.extend(expected)
+        report.missing_hints.append("install torch: pip install 'edge-ecg[train]'")
         return {}
     refs: dict[str, Any] = {}
-    ckpt = checkpoint_dir or manifest.training.get("checkpoint")
-    if ckpt and Path(ckpt, "model.safetensors").is_file():
-        from edge_ecg.train.checkpoint import load_checkpoint
-
-        model, _ = load_checkpoint(ckpt)
+    found = find_float_checkpoint(manifest, checkpoint_dir, notes=notes)
+    if found is not None:
+        model = found[0]
         takes_side = bool(getattr(model, "side_dim", 0))
         refs["float"] = (lambda m: (lambda e, s=None: m(e, s)) if takes_side else (lambda e: m(e)))(model)
     else:
-        notes.append(f"float checkpoint not found ({ckpt}); pass --checkpoint")
-    if entry.precision == "int8" and (manifest.quantization.get("method") in ("qat", "ptq")):
+        report.references_missing.append("float")
+        report.missing_hints.append("pass --checkpoint")
+    if wants_quant:
         qm = quantized
         qdir = qat_dir or manifest.quantization.get("qat_dir")
         if qm is None and qdir and Path(qdir, "quant.json").is_file():
@@ -533,6 +671,8 @@ def _torch_references(manifest, entry, checkpoint_dir, quantized, qat_dir, notes
             qm = load_quantized(qdir)
         if qm is None:
             notes.append(f"quantization directory not found ({qdir}); pass --qat for the fake-quant comparison")
+            report.references_missing.extend(["fake_quant", "int8_reference"])
+            report.missing_hints.append("pass --qat")
         else:
             refs["fake_quant"] = qm.fake_quant
             target = "tflite" if entry.format == "tflite" else "onnx"

@@ -184,6 +184,7 @@ def dequantize(y: np.ndarray, detail) -> np.ndarray:
 
 
 BACKEND_NAMES = ("auto", "onnxruntime", "tflite")
+MODEL_SUFFIXES = {".onnx": "onnxruntime", ".tflite": "tflite"}
 
 
 def check_backend_name(backend: str) -> str:
@@ -192,15 +193,61 @@ def check_backend_name(backend: str) -> str:
     return backend
 
 
-def open_backend(path: str | Path, *, backend: str = "auto", threads: int = 1, providers: tuple[str, ...] = ("cpu",)) -> Backend:
-    """Pick the backend from the file type (``auto``) or by name (``onnxruntime``/``tflite``)."""
+def gpu_providers(providers: tuple[str, ...]) -> tuple[str, ...]:
+    """The requested onnxruntime providers other than the CPU one (``cuda``, ``tensorrt``, …)."""
+    return tuple(p for p in providers if PROVIDERS.get(p.lower(), p) != PROVIDERS["cpu"])
+
+
+def check_model_file(path: str | Path) -> Path:
+    """``path`` as a :class:`Path` if it is an existing file; :class:`ModelError` naming what it
+    is instead (missing, a directory) otherwise. Run before the manifest beside it is looked for,
+    so that a mistyped path is reported as such and not as a missing manifest."""
+    p = Path(path)
+    if p.is_dir():
+        raise ModelError(f"model path {p} is a directory: expected a .onnx or .tflite model file (with model.json beside it)")
+    if not p.exists():
+        raise ModelError(f"model file {p} does not exist (expected a .onnx or .tflite file with model.json beside it)")
+    if not p.is_file():
+        raise ModelError(f"model path {p} is not a regular file: expected a .onnx or .tflite model file")
+    return p
+
+
+def resolve_backend(path: str | Path, backend: str = "auto", providers: tuple[str, ...] = ("cpu",)) -> str:
+    """The backend (``onnxruntime`` / ``tflite``) that will read ``path``, or :class:`ConfigError`
+    before any file is parsed when the choice cannot work: an unknown backend name, a file type
+    the named backend does not read (``--backend tflite`` with a ``.onnx`` file), or non-CPU
+    execution providers for a file that runs on the TFLite interpreter — providers are an
+    onnxruntime setting, and silently running on the CPU instead is what they must never do."""
     p = Path(path)
     check_backend_name(backend)
-    kind = backend
-    if kind == "auto":
-        kind = {".onnx": "onnxruntime", ".tflite": "tflite"}.get(p.suffix.lower())
-        if kind is None:
+    by_suffix = MODEL_SUFFIXES.get(p.suffix.lower())
+    if backend == "auto":
+        if by_suffix is None:
             raise ConfigError(f"cannot tell the backend of {p.name!r}: expected a .onnx or .tflite file")
+        kind = by_suffix
+    else:
+        kind = backend
+        if by_suffix is not None and by_suffix != kind:
+            want = next(s for s, k in MODEL_SUFFIXES.items() if k == kind)
+            raise ConfigError(
+                f"backend {kind!r} reads {want} files, but {p.name!r} is a {p.suffix} file: "
+                f"pass a {want} model, or --backend {by_suffix} (or auto) for this one"
+            )
+    gpu = gpu_providers(providers)
+    if kind == "tflite" and gpu:
+        raise ConfigError(
+            f"execution providers {list(gpu)} apply to the onnxruntime backend only, but {p.name!r} runs on the "
+            "TFLite interpreter (CPU): pass a .onnx model (or leave --model unset to get the bundled ONNX build), "
+            "or drop --providers"
+        )
+    return kind
+
+
+def open_backend(path: str | Path, *, backend: str = "auto", threads: int = 1, providers: tuple[str, ...] = ("cpu",)) -> Backend:
+    """Pick the backend from the file type (``auto``) or by name (``onnxruntime``/``tflite``);
+    see :func:`resolve_backend` for the combinations refused."""
+    p = Path(path)
+    kind = resolve_backend(p, backend, providers)
     if threads < 1:
         threads = os.cpu_count() or 1
     if kind == "onnxruntime":

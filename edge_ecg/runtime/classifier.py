@@ -9,23 +9,37 @@ import numpy as np
 from edge_ecg.deploy.manifest import Manifest, load_manifest, verify_file
 from edge_ecg.errors import ManifestError, SignalError
 from edge_ecg.paths import ASSETS_DIR
-from edge_ecg.runtime.backends import Backend, check_backend_name, open_backend
+from edge_ecg.runtime.backends import (
+    Backend,
+    check_backend_name,
+    check_model_file,
+    gpu_providers,
+    open_backend,
+    resolve_backend,
+)
 
 DEFAULT_MODEL_DIR = ASSETS_DIR / "models" / "beat"
 
 
-def default_model_path(backend: str = "auto") -> Path:
+def default_model_path(backend: str = "auto", providers: tuple[str, ...] = ("cpu",)) -> Path:
     """The bundled beat model: int8 TFLite when a TFLite interpreter is installed (and the
-    backend allows it), else int8 ONNX; the fp32 ONNX build only if no int8 file is bundled."""
+    backend allows it), else int8 ONNX; the fp32 ONNX build only if no int8 file is bundled.
+
+    With ``backend="auto"`` and non-CPU execution ``providers`` (``cuda``, ``tensorrt``) the ONNX
+    build is chosen, so that the providers apply and a missing one is an error rather than a
+    quiet run on the TFLite interpreter."""
     names = {"tflite": ("model_int8.tflite",), "onnxruntime": ("model_int8.onnx", "model_fp32.onnx")}
     if check_backend_name(backend) == "auto":
         from edge_ecg.runtime.backends import load_tflite_interpreter_class
 
-        try:
-            load_tflite_interpreter_class()
-            order = names["tflite"] + names["onnxruntime"]
-        except ImportError:
+        if gpu_providers(providers):
             order = names["onnxruntime"]
+        else:
+            try:
+                load_tflite_interpreter_class()
+                order = names["tflite"] + names["onnxruntime"]
+            except ImportError:
+                order = names["onnxruntime"]
     else:
         order = names[backend]
     for name in order:
@@ -37,12 +51,21 @@ def default_model_path(backend: str = "auto") -> Path:
 class Classifier:
     """Load ``model_path`` (``.onnx`` / ``.tflite``) with ``model.json`` beside it.
 
+    ``providers`` (onnxruntime execution providers, e.g. ``("cuda", "cpu")``) apply to ONNX files
+    only: non-CPU providers with the default model pick its ONNX build, and with a ``.tflite``
+    file they are a :class:`~edge_ecg.errors.ConfigError`.
+
     The file's SHA-256 is checked against the manifest *before* any runtime parses it, and the
     model's tensors are checked against the manifest's input spec after loading.
     """
 
     def __init__(self, model_path: str | Path | None = None, *, backend: str = "auto", threads: int = 1, providers: tuple[str, ...] = ("cpu",)):
-        path = Path(model_path) if model_path is not None else default_model_path(backend)
+        path = Path(model_path) if model_path is not None else default_model_path(backend, providers)
+        # path and settings first: a mistyped path or a wrong --backend/--providers is named as
+        # such, not reported as a missing manifest or as a file the runtime cannot parse
+        check_backend_name(backend)
+        check_model_file(path)
+        resolve_backend(path, backend, providers)
         self.path = path
         self.manifest: Manifest = load_manifest(path)
         self.file = verify_file(path, self.manifest)

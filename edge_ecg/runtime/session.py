@@ -29,6 +29,9 @@ from edge_ecg.runtime.stream import GateConfig, LatencyWindow, StreamClassifier,
 from edge_ecg.signal.filters import MAINS_HZ
 
 RAILS = {"int16": 2**15 - 1, "int24": 2**23 - 1}
+IDLE_POLL_S = 0.5
+"""How often an idle consumer looks at ``stop`` and the idle timeout: data wakes it at once, and
+each needless wake-up costs a lone stream about as much CPU as a frame's work."""
 LATENCY_WINDOW = 10_000
 """Latencies of the most recent labelled results kept for the percentiles (about 2 h of beats):
 a monitor runs for days, so nothing per beat may be kept without bound."""
@@ -172,7 +175,7 @@ class StreamSession:
         cpu0 = time.thread_time()
         try:
             while not (stop is not None and stop.is_set()):
-                ev = source.get(0.1)
+                ev = source.get(IDLE_POLL_S)
                 now = time.monotonic()
                 if ev is None:
                     if source.ended:

@@ -83,7 +83,9 @@ class SourceConfig:
     """
 
     baudrate: int = 921600
-    read_timeout_s: float = 0.05
+    # idle wake-ups cost a lone stream more than its work (benchmarks/bench_realtime.py): a blocking
+    # read wakes on data, close() cancels it, so the timeout only paces the vanished-path check
+    read_timeout_s: float = 0.5
     max_queued_events: int = 4096
     overflow_wait_s: float = 0.0
     reconnect: bool = True
@@ -348,6 +350,9 @@ class SerialSource(_EventSource):
             while not self._stop.is_set():
                 try:
                     data = ser.read(ser.in_waiting or 1)
+                    if data and ser.in_waiting:
+                        # the rest of what woke the blocking 1-byte read: one decode per arrival
+                        data += ser.read(ser.in_waiting)
                 except Exception as exc:  # noqa: BLE001 - SerialException, OSError, EIO as TypeError
                     if self._stop.is_set():
                         break
