@@ -65,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     except EdgeECGError as exc:
         print(f"edge-ecg {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        # a command that saved something on the way out has said so already
+        if not getattr(exc, "edge_ecg_reported", False):
+            print(f"edge-ecg {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default=None,
                    help="comma-separated backends to use: onnxruntime, litert (ai-edge-litert), tflite-runtime, "
                         "tflite (every TFLite interpreter), tensorflow (default: every installed one except tensorflow)")
-    p.add_argument("--threads", default="1,2,all", help="thread counts, e.g. 1,2,4 or all (default: 1,2,all)")
+    p.add_argument("--threads", default="1,2,all", help="thread counts, e.g. 1,2,4; 'all' or 0: every usable core (default: 1,2,all)")
     p.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
     p.add_argument("--per-round", type=int, default=30, help="single-window inferences per candidate per round (default 30)")
     p.add_argument("--warmup", type=int, default=20, help="untimed inferences per candidate first (default 20)")
@@ -90,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
         run_latency,
     )
     from edge_ecg.errors import ConfigError
+    from edge_ecg.runtime.sinks import prepare_output_file
 
+    # the output paths first: a bad one must not cost a whole benchmark
+    if args.json:
+        prepare_output_file(args.json, "--json")
+    if args.report:
+        report.check_report_dir(args.report)
     log = None if args.quiet else (lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
     config = BenchConfig(
         rounds=args.rounds, per_round=args.per_round, warmup=args.warmup, batch=args.batch, seed=args.seed,

@@ -117,8 +117,11 @@ def resolve_backends(names: Sequence[str] | None) -> tuple[BackendSpec, ...]:
     return tuple(out)
 
 
+THREADS_EXPECTED = "expected an integer >= 1, or 'all' or 0 (every usable core)"
+
+
 def parse_threads(text: str | Sequence) -> tuple[int | str, ...]:
-    """``"1,2,all"`` → ``(1, 2, 'all')``; each an int >= 1 or ``'all'`` (every usable core)."""
+    """``"1,2,all"`` → ``(1, 2, 'all')``; each an int >= 1, or ``'all'`` / ``0`` (every usable core)."""
     items = text.split(",") if isinstance(text, str) else list(text)
     out: list[int | str] = []
     for item in items:
@@ -129,9 +132,9 @@ def parse_threads(text: str | Sequence) -> tuple[int | str, ...]:
         try:
             v = int(s)
         except ValueError:
-            raise ConfigError(f"thread count {item!r}: expected an integer >= 1 or 'all'") from None
+            raise ConfigError(f"thread count {item!r}: {THREADS_EXPECTED}") from None
         if v < 1:
-            raise ConfigError(f"thread count {item!r}: expected an integer >= 1 or 'all'")
+            raise ConfigError(f"thread count {item!r}: {THREADS_EXPECTED}")
         out.append(v)
     if not out:
         raise ConfigError("no thread counts given: expected e.g. '1,2,all'")
@@ -171,6 +174,8 @@ def make_candidates(paths: Sequence[str | Path], *, backends: Sequence[str] | No
             raise ConfigError(f"model path {f} is a directory: expected a .onnx or .tflite file (with model.json beside it)")
         if not f.is_file():
             raise ConfigError(f"model file {f} does not exist (expected a .onnx or .tflite file)")
+        if f.suffix.lower() not in (".onnx", ".tflite"):
+            raise ConfigError(f"{f} is not a model file: expected a .onnx or .tflite file (with model.json beside it)")
     labels = _labels(files)
     out: list[Candidate] = []
     notes: list[str] = []

@@ -454,6 +454,18 @@ def _plots(doc: dict, directory: Path) -> tuple[list[str], str | None]:
     return made, None
 
 
+def check_report_dir(directory: str | Path, option: str = "--report") -> Path:
+    """Check, before any measurement, that ``directory`` can hold the report: refuse
+    (:class:`ConfigError` naming ``option``) an existing non-folder there or among its parents."""
+    d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise ConfigError(f"{option} {d} exists and is not a folder; expected a folder for report.md and the plots")
+    blocker = next((a for a in d.parents if a.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ConfigError(f"{option} {d}: {blocker} exists and is not a folder")
+    return d
+
+
 def write_report(doc: dict, directory: str | Path) -> Path:
     """``report.md`` (+ PNG plots when matplotlib is installed) in ``directory``."""
     d = Path(directory)

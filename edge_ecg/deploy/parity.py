@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from edge_ecg.deploy.manifest import Manifest
-from edge_ecg.errors import CheckpointError, ManifestError
+from edge_ecg.errors import CheckpointError, ConfigError, ManifestError
 from edge_ecg.paths import ASSETS_DIR
 
 SQNR_WINDOWS = 256
@@ -288,8 +288,16 @@ def output_sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
     return math.inf if noise == 0 else 10.0 * math.log10(signal / noise) if signal > 0 else -math.inf
 
 
+def check_limit(limit: int | None) -> None:
+    """``--limit``: a number of DS2 windows >= 0 (``0`` or ``None``: all of them)."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0):
+        raise ConfigError(f"--limit {limit!r}: expected a number of DS2 windows >= 0 (0: all windows)")
+
+
 def ds2_windows(spec, *, limit: int | None = None, records: tuple[str, ...] | None = None, seed: int = 0):
-    """``(x, side, y, records)``: DS2 beats preprocessed as the runtime does (float32)."""
+    """``(x, side, y, records)``: DS2 beats preprocessed as the runtime does (float32);
+    ``limit`` > 0 takes a seeded random subset of that many (0 / ``None``: all)."""
+    check_limit(limit)
     from edge_ecg.train.evaluate import ds2_task
     from edge_ecg.train.torch_data import WindowDataset
 
@@ -419,6 +427,7 @@ def verify_model(
     from edge_ecg.runtime.classifier import Classifier
 
     t0 = time.perf_counter()
+    check_limit(limit)
     path = check_model_file(path)
     _check_given_dirs(checkpoint_dir, qat_dir, quantized)
     manifest = load_manifest(path)

@@ -180,6 +180,9 @@ def file_name(fmt: str, precision: str) -> str:
 
 @dataclass
 class ExportResult:
+    """What :func:`export_target` wrote. ``passed``: every check that ran passed (vacuously true
+    without verification: see :attr:`verified` and :attr:`parity_run`)."""
+
     out_dir: Path
     recipe: Recipe
     files: dict[str, Path]
@@ -187,6 +190,72 @@ class ExportResult:
     verification: dict[str, Any]
     passed: bool
     seconds: float = 0.0
+    verified: bool = True
+    removed: tuple[Path, ...] = ()  # stale model files of another export removed with ``force``
+
+    @property
+    def parity_run(self) -> bool:
+        """Every file was verified and compared with at least one torch reference on DS2."""
+        return self.verified and bool(self.verification) and all(r.parity_run for r in self.verification.values())
+
+    def status(self) -> str:
+        """One word or phrase for the outcome, as ``edge-ecg verify`` words its verdicts."""
+        if not self.verified:
+            return "written, not verified (--no-verify)"
+        if not self.passed:
+            return "FAILED"
+        if not self.parity_run:
+            return "PASSED (op check only: parity NOT run — " + "; ".join(dict.fromkeys(
+                h for r in self.verification.values() if not r.parity_run for h in r.missing_hints)) + ")"
+        return "PASSED"
+
+
+# files an export may leave in its folder, besides the ``ptq`` calibration directory
+_MODEL_SUFFIXES = (".onnx", ".tflite")
+
+
+def foreign_outputs(out_dir: str | Path, recipe: Recipe) -> tuple[list[Path], Path | None]:
+    """What in ``out_dir`` this export of ``recipe`` would not write or would replace unasked:
+    ``(model files it would leave unlisted, model.json of another recipe or None)``. A
+    ``model.json`` of the same recipe is a previous run of this export, not foreign."""
+    from edge_ecg.deploy.manifest import MANIFEST_NAME
+
+    out = Path(out_dir)
+    if not out.is_dir():
+        return [], None
+    mine = {file_name(fmt, precision) for fmt, precision in recipe.file_names()}
+    stale = sorted(p for p in out.iterdir() if p.suffix.lower() in _MODEL_SUFFIXES and p.name not in mine)
+    manifest_path = out / MANIFEST_NAME
+    other = None
+    if manifest_path.exists():
+        try:
+            raw = json.loads(manifest_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            raw = None
+        name = None
+        if isinstance(raw, dict):
+            name = (raw.get("metrics") or {}).get("recipe") or (raw.get("training") or {}).get("recipe")
+        if name != recipe.name:
+            other = manifest_path
+    return stale, other
+
+
+def check_output_dir(out_dir: str | Path, recipe: Recipe, *, force: bool = False) -> list[Path]:
+    """Refuse (:class:`ConfigError`) an ``out_dir`` holding another export's files unless
+    ``force``; returns the model files to remove (those this export would leave unlisted in its
+    ``model.json``, which ``edge-ecg verify`` would then refuse)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder")
+    stale, other = foreign_outputs(out, recipe)
+    if (stale or other) and not force:
+        what = [p.name for p in stale] + ([f"{other.name} (of another export)"] if other else [])
+        raise ConfigError(
+            f"--out {out} already holds files this {recipe.name} export would not write: {', '.join(what)}; "
+            "choose an empty folder, or pass --force to replace model.json / MODEL_CARD.md and remove "
+            + (", ".join(p.name for p in stale) if stale else "nothing else")
+        )
+    return stale
 
 
 def export_target(
@@ -202,13 +271,19 @@ def export_target(
     ptq_windows: int = 4096,
     command: str = "",
     progress: bool = True,
+    force: bool = False,
 ) -> ExportResult:
     """Build ``recipe`` from the float checkpoint (and, for int8, the QAT/PTQ directory made by
     ``edge-ecg qat``; without one, a PTQ calibration runs here on the checkpoint's training
     windows and is saved under ``out_dir/ptq``; ``quantized`` passes an already loaded
     :class:`~edge_ecg.quant.QuantizedModel` instead of ``qat_dir``). Writes the files, ``model.json`` and the model
     card into ``out_dir``; with ``verify``, runs parity and op checks on held-out DS2 beats
-    (``limit`` windows, ``records`` to restrict) and records the results in the manifest."""
+    (``limit`` windows, 0 or ``None``: all; ``records`` to restrict) and records the results in
+    the manifest.
+
+    An ``out_dir`` that holds model files or a ``model.json`` of another export is refused
+    (:class:`ConfigError`, before any work) unless ``force``, which removes the model files this
+    export would leave unlisted (see :func:`check_output_dir`)."""
     from edge_ecg.deploy import onnx_export as ox
     from edge_ecg.deploy import tflite_export as tx
     from edge_ecg.deploy.manifest import MANIFEST_NAME, ONNX_METADATA_KEY, save_manifest
@@ -217,7 +292,12 @@ def export_target(
 
     t0 = time.perf_counter()
     recipe = load_recipe(recipe) if isinstance(recipe, str) else recipe
+    if verify:
+        from edge_ecg.deploy.parity import check_limit
+
+        check_limit(limit)
     out = Path(out_dir)
+    stale = check_output_dir(out, recipe, force=force)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir = Path(checkpoint_dir)
     model, ckpt_cfg = load_checkpoint(ckpt_dir)
@@ -239,6 +319,12 @@ def export_target(
         spec = graph_spec_for(model, length)
     say = (lambda msg: print(msg, file=sys.stderr)) if progress else (lambda msg: None)
 
+    for p in stale:
+        p.unlink()
+    if stale:
+        # said even with progress off: files the user had are gone
+        print(f"export: --force: removed {', '.join(p.name for p in stale)} (model files of another export in {out})",
+              file=sys.stderr)
     files: dict[str, Path] = {}
     for fmt, precision in recipe.file_names():
         path = out / file_name(fmt, precision)
@@ -295,9 +381,11 @@ def export_target(
     if progress:
         for rep in verification.values():
             print(rep.format_text(), file=sys.stderr)
-        say(f"export: {recipe.name} -> {out} ({', '.join(files)}, {MANIFEST_NAME}, {MODEL_CARD_NAME}) "
-            f"{'PASSED' if passed else 'FAILED'} in {time.perf_counter() - t0:.0f} s")
-    return ExportResult(out, recipe, files, manifest, verification, passed, time.perf_counter() - t0)
+    result = ExportResult(out, recipe, files, manifest, verification, passed, time.perf_counter() - t0,
+                          verified=verify, removed=tuple(stale))
+    say(f"export: {recipe.name} -> {out} ({', '.join(files)}, {MANIFEST_NAME}, {MODEL_CARD_NAME}) "
+        f"{result.status()} in {result.seconds:.0f} s")
+    return result
 
 
 def _with_entries(manifest, files: dict[str, Path], recipe: Recipe):
@@ -401,6 +489,10 @@ def _pct(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}"
 
 
+def _num(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:g}"
+
+
 def write_model_card(path: Path, manifest, recipe: Recipe, verification: dict, *, command: str = "") -> Path:
     """A short Markdown card: what the model is, its files, its held-out metrics and parity."""
     m = manifest
@@ -434,15 +526,23 @@ def write_model_card(path: Path, manifest, recipe: Recipe, verification: dict, *
                   "|---|---|---:|---:|---|---|---:|---:|---:|---:|---|---|"]
         for name, rep in verification.items():
             s = rep.summary()
-            pc = (s.get("metrics") or {}).get("per_class", {})
+            # a model without DS2 parity (a 12-lead window model) has no metrics at all
+            mets = s.get("metrics") or {}
+            pc = mets.get("per_class") or {}
             v, sv = pc.get("V", {}), pc.get("S", {})
+            f1 = mets.get("macro_f1")
+            verdict = "FAIL" if not s.get("passed") else ("PASS" if s.get("parity_run") else "parity NOT run")
             lines.append(
-                f"| {name} | {s.get('runtime', '')} | {s.get('windows', 0)} | {s.get('metrics', {}).get('macro_f1', float('nan')):.4f} "
+                f"| {name} | {s.get('runtime', '')} | {s.get('windows', 0)} | {'–' if f1 is None else f'{f1:.4f}'} "
                 f"| {_pct(v.get('se'))} / {_pct(v.get('ppv'))} | {_pct(sv.get('se'))} / {_pct(sv.get('ppv'))} "
                 f"| {_pct(s.get('top1_vs_float'))} | {_pct(s.get('top1_vs_fake_quant'))} | {_pct(s.get('top1_vs_int8_reference'))} "
-                f"| {s.get('output_lsb_vs_reference', '–')} / {s.get('output_lsb_p999_vs_reference', '–')} "
-                f"| {'ok' if s.get('ops_ok') else 'see report'} | {'PASS' if s.get('passed') else 'FAIL'} |"
+                f"| {_num(s.get('output_lsb_vs_reference'))} / {_num(s.get('output_lsb_p999_vs_reference'))} "
+                f"| {'ok' if s.get('ops_ok') else 'see report'} | {verdict} |"
             )
+        lines += [""] + [f"- {name}: {rep.verdict()}" for name, rep in verification.items()]
+    else:
+        lines += ["", "## Held-out evaluation and parity", "",
+                  "Not verified (exported with `--no-verify`): run `edge-ecg verify` on each file."]
     lines += ["", "## Reproduce", "```", m.training.get("command") or "(float training command not recorded)"]
     if m.quantization.get("qat_command"):
         lines.append(m.quantization["qat_command"])

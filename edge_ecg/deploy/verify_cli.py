@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="float checkpoint (default: the path recorded in the manifest, else the "
                                         "bundled checkpoint with the same weights hash)")
     p.add_argument("--qat", help="quantization directory (default: the path recorded in the manifest)")
-    p.add_argument("--limit", type=int, help="number of DS2 windows (seeded random subset; default all)")
+    p.add_argument("--limit", type=int, help="number of DS2 windows (seeded random subset; 0 or default: all)")
     p.add_argument("--records", help="comma-separated DS2 records (default: all 22)")
     p.add_argument("--threads", type=int, help="runtime threads (default: the recipe's)")
     p.add_argument("--allow-no-parity", action="store_true",
@@ -49,8 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_ecg.deploy.parity import verify_model
+    from edge_ecg.deploy.parity import check_limit, verify_model
 
+    check_limit(args.limit)
     report = verify_model(
         args.model, recipe=args.target, checkpoint_dir=args.checkpoint, qat_dir=args.qat, limit=args.limit,
         records=tuple(r for r in args.records.split(",") if r) if args.records else None, threads=args.threads,

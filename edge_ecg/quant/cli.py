@@ -37,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, help="torch threads (0: all cores)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--force", action="store_true", help="overwrite a quantization already in --out")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -65,9 +66,13 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_ecg.quant.qat import quantize_checkpoint
+    from edge_ecg.train.checkpoint import check_out_dir
 
     cfg = config_from_args(args)
+    # before the checkpoint is loaded or any epoch is run
+    check_out_dir(args.out, force=args.force, not_same_as=args.checkpoint)
+    from edge_ecg.quant.qat import quantize_checkpoint
+
     command = "edge-ecg qat " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     qm = quantize_checkpoint(args.checkpoint, args.out, cfg, command=command)
     val = qm.config["val"]

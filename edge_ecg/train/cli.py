@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                 kind = _float_or_none
             p.add_argument(flag, type=kind, help=f"default {f.default}")
     p.add_argument("--no-eval", action="store_true", help="skip the held-out (DS2) evaluation")
+    p.add_argument("--force", action="store_true", help="overwrite a checkpoint already in --out")
 
 
 def _float_or_none(s: str):
@@ -42,9 +43,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_ecg.train.trainer import fit
+    from edge_ecg.train.checkpoint import check_out_dir
 
     cfg = config_from_args(args)
+    check_out_dir(args.out, force=args.force)  # before any data is read or epoch is run
+    from edge_ecg.train.trainer import fit
+
     command = "edge-ecg train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     result = fit(cfg, args.out, command=command)
     if cfg.task == "mitdb_beats" and not args.no_eval and result["world_size"] == 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,7 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
+        _check_field_types(self)
         if self.task not in TASKS:
             raise ConfigError(f"task {self.task!r}: expected one of {TASKS}")
         if self.imbalance not in IMBALANCE:
@@ -151,12 +153,29 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 0 (0: off), got {getattr(self, name)!r}")
         if self.jitter_s < 0:
             raise ConfigError(f"jitter_s must be >= 0 s, got {self.jitter_s!r}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ConfigError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if self.max_train < 0:
+            raise ConfigError(f"max_train must be >= 0 (0: no cap), got {self.max_train!r}")
+        if self.task == "cinc_12lead":
+            # the 12-lead task always uses every sample record with its own by-record split
+            if self.train_records:
+                raise ConfigError(f"train_records={list(self.train_records)!r}: --train-records applies to the "
+                                  "mitdb beat task, not cinc_12lead (which uses every sample record)")
+            if self.max_train:
+                raise ConfigError(f"max_train={self.max_train!r}: --max-train applies to the mitdb beat task, "
+                                  "not cinc_12lead")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(known_fields_only(d, cls, "training config"))
         if "train_records" in d:
-            d["train_records"] = tuple(str(r) for r in d["train_records"])
+            recs = d["train_records"]
+            if not isinstance(recs, (list, tuple)):
+                raise ConfigError(f"train_records: expected a list of record names, got {type(recs).__name__} {recs!r}")
+            d["train_records"] = tuple(str(r) for r in recs)
         return cls(**d)
 
     @classmethod
@@ -168,3 +187,35 @@ class TrainConfig:
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if value is None:
+        return kind.endswith("| None")
+    base = kind.removesuffix(" | None")
+    if base == "bool":
+        return isinstance(value, bool)
+    if base == "int":
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if base == "float":
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if base == "str":
+        return isinstance(value, str)
+    if base.startswith("tuple[str"):
+        return isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+    return True
+
+
+_EXPECTED = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
+             "tuple[str, ...]": "a list of strings"}
+
+
+def _check_field_types(cfg: TrainConfig) -> None:
+    """JSON gives strings where numbers were meant ("epochs": "3"): name the key, not a TypeError."""
+    for f in dataclasses.fields(cfg):
+        kind = str(f.type)
+        value = getattr(cfg, f.name)
+        if not _type_ok(value, kind):
+            base = kind.removesuffix(" | None")
+            expected = _EXPECTED.get(base, base) + (" or null" if kind.endswith("| None") else "")
+            raise ConfigError(f"{f.name}: expected {expected}, got {type(value).__name__} {value!r}")

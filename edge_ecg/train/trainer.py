@@ -5,7 +5,6 @@ macro-F1; the best epoch is saved as a safetensors checkpoint with a JSON config
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
 import sys
@@ -19,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edge_ecg.errors import ConfigError
 from edge_ecg.models import create_model
-from edge_ecg.train.checkpoint import save_checkpoint
+from edge_ecg.train.checkpoint import save_checkpoint, state_digest
 from edge_ecg.train.config import TrainConfig
 from edge_ecg.train.metrics import classification_report, format_beat_table
 from edge_ecg.train.tasks import Split, TaskData, build_task
@@ -104,14 +104,6 @@ def predict(model: nn.Module, task: TaskData, split: Split, batch_size: int = 10
     return torch.cat(out).numpy() if out else np.zeros((0, len(task.classes)), np.float32)
 
 
-def state_digest(model: nn.Module) -> str:
-    h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
     """``(KL(p_a || p_b) + KL(p_b || p_a)) / 2`` of the softmax distributions, batch mean."""
     la, lb = torch.log_softmax(logits_a, dim=1), torch.log_softmax(logits_b, dim=1)
@@ -137,6 +129,8 @@ def fit(
     ``teacher`` (a frozen model called like ``model``) adds the distillation term of
     ``cfg.distill_weight``; QAT passes the float model so the int8 model learns its outputs.
     """
+    if save and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ConfigError(f"output {out_dir} exists and is not a directory: give a directory (created if missing)")
     dist_info = init_distributed()
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -203,87 +197,99 @@ def fit(
     history = []
     step = 0
     bad_epochs = 0
-    for epoch in range(cfg.epochs):
-        set_mode(model, True)
-        # every rank draws the same permutation, then takes its own shard (DistributedSampler's rule)
-        epoch_rng = np.random.default_rng([cfg.seed, epoch])
-        pool = np.arange(n_all)
-        if majority is not None:
-            maj = np.flatnonzero(task.train.y == majority)
-            keep = epoch_rng.choice(maj, size=int(round(cfg.majority_fraction * maj.size)), replace=False)
-            pool = np.concatenate([np.flatnonzero(task.train.y != majority), keep])
-        if cfg.imbalance == "sampler" and not task.multi_label:
-            w = class_weights_from_counts(counts, cfg.imbalance_power)[task.train.y[pool]]
-            order = epoch_rng.choice(pool, size=pool.size, replace=True, p=w / w.sum())
-        else:
-            order = epoch_rng.permutation(pool)
-        order = np.resize(order, per_rank * dist_info.world_size)[dist_info.rank :: dist_info.world_size]
-        crop_rng = np.random.default_rng([cfg.seed, epoch, dist_info.rank, 7])
-        batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
-        it = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, file=sys.stderr) if tqdm else batches
-        t0 = time.perf_counter()
-        loss_sum, seen = 0.0, 0
-        for idx in it:
-            x, side, y = train_ds.batch(idx, rng=crop_rng)
-            if consistency:
-                # the same beats at a second random crop, through the net in the same batch
-                x2, _, _ = train_ds.batch(idx, rng=crop_rng)
-                x = torch.cat([x, x2])
-                side = torch.cat([side, side]) if side is not None else None
-                y = torch.cat([y, y])
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step)
-            logits = net(x, side) if side is not None else net(x)
-            if task.multi_label:
-                loss = F.binary_cross_entropy_with_logits(logits, y.float(), pos_weight=pos_weight)
+    interrupted = None
+    try:
+        for epoch in range(cfg.epochs):
+            set_mode(model, True)
+            # every rank draws the same permutation, then takes its own shard (DistributedSampler's rule)
+            epoch_rng = np.random.default_rng([cfg.seed, epoch])
+            pool = np.arange(n_all)
+            if majority is not None:
+                maj = np.flatnonzero(task.train.y == majority)
+                keep = epoch_rng.choice(maj, size=int(round(cfg.majority_fraction * maj.size)), replace=False)
+                pool = np.concatenate([np.flatnonzero(task.train.y != majority), keep])
+            if cfg.imbalance == "sampler" and not task.multi_label:
+                w = class_weights_from_counts(counts, cfg.imbalance_power)[task.train.y[pool]]
+                order = epoch_rng.choice(pool, size=pool.size, replace=True, p=w / w.sum())
             else:
-                loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
-            if consistency:
-                loss = loss + cfg.consistency_weight * symmetric_kl(*logits.chunk(2))
-            if distill:
-                t = cfg.distill_temperature
-                with torch.no_grad():
-                    target = torch.log_softmax((teacher(x, side) if side is not None else teacher(x)) / t, dim=1)
-                kd = F.kl_div(torch.log_softmax(logits / t, dim=1), target, log_target=True, reduction="batchmean")
-                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * t * t * kd
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            loss_sum += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        if dist_info.world_size > 1:
-            # DDP keeps gradients (so parameters) in step, but each rank's last forward updated
-            # its own BatchNorm running statistics: take rank 0's so every rank validates, picks
-            # its best epoch and ends with the same model
-            import torch.distributed as dist
+                order = epoch_rng.permutation(pool)
+            order = np.resize(order, per_rank * dist_info.world_size)[dist_info.rank :: dist_info.world_size]
+            crop_rng = np.random.default_rng([cfg.seed, epoch, dist_info.rank, 7])
+            batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+            it = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, file=sys.stderr) if tqdm else batches
+            t0 = time.perf_counter()
+            loss_sum, seen = 0.0, 0
+            for idx in it:
+                x, side, y = train_ds.batch(idx, rng=crop_rng)
+                if consistency:
+                    # the same beats at a second random crop, through the net in the same batch
+                    x2, _, _ = train_ds.batch(idx, rng=crop_rng)
+                    x = torch.cat([x, x2])
+                    side = torch.cat([side, side]) if side is not None else None
+                    y = torch.cat([y, y])
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step)
+                logits = net(x, side) if side is not None else net(x)
+                if task.multi_label:
+                    loss = F.binary_cross_entropy_with_logits(logits, y.float(), pos_weight=pos_weight)
+                else:
+                    loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
+                if consistency:
+                    loss = loss + cfg.consistency_weight * symmetric_kl(*logits.chunk(2))
+                if distill:
+                    t = cfg.distill_temperature
+                    with torch.no_grad():
+                        target = torch.log_softmax((teacher(x, side) if side is not None else teacher(x)) / t, dim=1)
+                    kd = F.kl_div(torch.log_softmax(logits / t, dim=1), target, log_target=True, reduction="batchmean")
+                    loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * t * t * kd
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                loss_sum += float(loss.detach()) * len(idx)
+                seen += len(idx)
+            if dist_info.world_size > 1:
+                # DDP keeps gradients (so parameters) in step, but each rank's last forward updated
+                # its own BatchNorm running statistics: take rank 0's so every rank validates, picks
+                # its best epoch and ends with the same model
+                import torch.distributed as dist
 
-            for b in model.buffers():
-                dist.broadcast(b, 0)
-        probs = predict(model, task, task.val, set_mode=set_mode)
-        report = classification_report(task.val.y, probs, task.classes, multi_label=task.multi_label)
-        score = report["macro_f1"]
-        history.append({"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "val_macro_f1": score, "val_accuracy": report["accuracy"], "seconds": time.perf_counter() - t0})
-        if dist_info.is_main:
-            print(
-                f"epoch {epoch + 1:3d}  loss {loss_sum / max(seen, 1):.4f}  val acc {report['accuracy']:.4f}  "
-                f"val macro-F1 {score:.4f}  ({time.perf_counter() - t0:.1f} s)",
-                file=sys.stderr,
-            )
-        if score > best["score"]:
-            best = {"score": score, "epoch": epoch + 1, "state": {k: v.clone() for k, v in model.state_dict().items()}, "report": report}
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-            if bad_epochs >= cfg.patience:
-                if dist_info.is_main:
-                    print(f"early stop: no val macro-F1 gain for {cfg.patience} epochs", file=sys.stderr)
-                break
+                for b in model.buffers():
+                    dist.broadcast(b, 0)
+            probs = predict(model, task, task.val, set_mode=set_mode)
+            report = classification_report(task.val.y, probs, task.classes, multi_label=task.multi_label)
+            score = report["macro_f1"]
+            history.append({"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "val_macro_f1": score, "val_accuracy": report["accuracy"], "seconds": time.perf_counter() - t0})
+            if dist_info.is_main:
+                print(
+                    f"epoch {epoch + 1:3d}  loss {loss_sum / max(seen, 1):.4f}  val acc {report['accuracy']:.4f}  "
+                    f"val macro-F1 {score:.4f}  ({time.perf_counter() - t0:.1f} s)",
+                    file=sys.stderr,
+                )
+            if score > best["score"]:
+                best = {"score": score, "epoch": epoch + 1, "state": {k: v.clone() for k, v in model.state_dict().items()}, "report": report}
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+                if bad_epochs >= cfg.patience:
+                    if dist_info.is_main:
+                        print(f"early stop: no val macro-F1 gain for {cfg.patience} epochs", file=sys.stderr)
+                    break
+    except KeyboardInterrupt as exc:
+        # Ctrl-C: keep what the finished epochs earned instead of losing the whole run
+        interrupted = {"epoch": len(history) + 1, "epochs": cfg.epochs, "completed_epochs": len(history)}
+        if best["state"] is None or not save:
+            if dist_info.is_main and save:
+                print("interrupted before the first epoch finished: nothing saved", file=sys.stderr)
+                exc.edge_ecg_reported = True
+            raise
+        interrupt = exc
     model.load_state_dict(best["state"])
     set_mode(model, False)
     digest = state_digest(model)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"rank{dist_info.rank}.sha256").write_text(digest + "\n")
+    if save:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"rank{dist_info.rank}.sha256").write_text(digest + "\n")
     result = {
         "model_name": model_name,
         "model_kwargs": kwargs,
@@ -300,10 +306,19 @@ def fit(
         "world_size": dist_info.world_size,
         "weights_sha256": digest,
     }
+    if interrupted is not None:
+        result["interrupted"] = interrupted
     if dist_info.is_main and save:
         save_checkpoint(out_dir, model, result)
         if not task.multi_label:
             print("validation (DS1 hold-out) at best epoch:\n" + format_beat_table(best["report"], task.classes), file=sys.stderr)
+    if interrupted is not None:
+        # other ranks got the same signal from torchrun: no barrier, just report and stop
+        if dist_info.is_main:
+            print(f"interrupted at epoch {interrupted['epoch']} of {interrupted['epochs']}: saved the best finished "
+                  f"epoch ({best['epoch']}) to {out_dir}", file=sys.stderr)
+            interrupt.edge_ecg_reported = True
+        raise interrupt
     if dist_info.world_size > 1:
         import torch.distributed as dist
 
