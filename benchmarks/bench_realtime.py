@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_ecg.bench.capacity import BEAT_RECORD, beat_source, cpu_per_stream_second, encode_frames  # noqa: E402
 from edge_ecg.bench.machine import machine_info  # noqa: E402
-from edge_ecg.bench.report import machine_line  # noqa: E402
+from edge_ecg.bench.report import machine_line, text_table  # noqa: E402
 from edge_ecg.runtime.classifier import Classifier  # noqa: E402
 
 TARGET_MS = 10.0
@@ -130,16 +130,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n{machine_line(machine_info())}")
     print(f"one stream of {source.description}, model {clf.path.name}, {args.seconds:g} s at real time per frame size")
-    head = (f"{'samples/frame':>13}{'frames/s':>9}{'back-to-back':>14}{'real time':>11}{'(reader)':>10}"
-            f"{'× b2b':>7}{'p50 ms':>8}{'p99 ms':>8}{'lost':>6}{'workload µs b2b / after idle':>31}")
-    print(head)
-    print(f"{'':>22}{'CPU ms per stream-second':^35}")
-    print("-" * len(head))
-    for r in rows:
-        print(f"{r['samples_per_frame']:>13}{r['frames_per_s']:9.1f}{r['back_to_back_ms_per_s']:14.2f}{r['cpu_ms_per_s']:11.2f}"
-              f"{r['reader_ms_per_s']:10.2f}{r['cpu_ms_per_s'] / r['back_to_back_ms_per_s']:6.1f}×"
-              f"{r['latency_ms_p50']:8.2f}{r['latency_ms_p99']:8.2f}{r['lost']:6d}"
-              f"{r['workload_us_back_to_back']:18.0f} / {r['workload_us_after_idle']:.0f}")
+    print(text_table(
+        ["samples/frame", "frames/s", "CPU ms/s back to back", "CPU ms/s real time", "(reader)", "× b2b",
+         "p50 ms", "p99 ms", "lost", "workload µs b2b / after idle"],
+        [[r["samples_per_frame"], f"{r['frames_per_s']:.1f}", f"{r['back_to_back_ms_per_s']:.2f}",
+          f"{r['cpu_ms_per_s']:.2f}", f"{r['reader_ms_per_s']:.2f}",
+          f"{r['cpu_ms_per_s'] / r['back_to_back_ms_per_s']:.1f}×", f"{r['latency_ms_p50']:.2f}",
+          f"{r['latency_ms_p99']:.2f}", r["lost"],
+          f"{r['workload_us_back_to_back']:.0f} / {r['workload_us_after_idle']:.0f}"] for r in rows], left=0))
     print(f"\ntarget: <= {TARGET_MS:g} ms CPU per real-time second")
     for r in rows:
         v = r["cpu_ms_per_s"]
