@@ -80,6 +80,8 @@ def test_ec57_scores_a_holter_style_record_at_128_hz_with_unnamed_channels(tmp_p
     assert r.agree >= 0.95 * r.compared and r.agree_pipeline >= 0.98 * r.compared_pipeline, r
     with pytest.raises(DeviceMismatchError, match=r"channel 'V5' for its lead 'MLII'.*\['ECG1', 'ECG2'\]"):
         ec57_record(clf, "h1", tmp_path, channel="V5")
+    with pytest.raises(ConfigError, match=r"--skip-s 200 s leaves nothing to score in record h1, which is 180\.0 s long"):
+        ec57_record(clf, "h1", tmp_path, skip_s=200.0)
 
 
 

@@ -203,6 +203,16 @@ class RecordResult:
     compared_pipeline: int = 0
 
 
+def check_skip(skip_s: float, length_s: float, record_name: str) -> None:
+    """:class:`ConfigError` when skipping ``skip_s`` seconds leaves nothing of a ``length_s``
+    record to score (empty scores would be printed beside a perfect agreement)."""
+    from edge_ecg.errors import ConfigError
+
+    if skip_s >= length_s:
+        raise ConfigError(f"--skip-s {skip_s:g} s leaves nothing to score in record {record_name}, which is "
+                          f"{length_s:.1f} s long; expected a skip shorter than every record")
+
+
 def ec57_record(clf, record_name: str, data_dir, *, speed: float | None = None,
                 channel: str | None = None, skip_s: float = 0.0, mains_hz: tuple[float, ...] = MAINS_HZ) -> RecordResult:
     """One record through simulator → pty → runtime, and offline two ways (at the reference R
@@ -217,6 +227,7 @@ def ec57_record(clf, record_name: str, data_dir, *, speed: float | None = None,
     from edge_ecg.runtime.replay import replay_record
 
     rec = load_mitdb_record(record_name, data_dir)
+    check_skip(skip_s, rec.duration_s, record_name)
     ref_s, ref_c = reference_beats(rec)
     t0 = time.perf_counter()
     session, _ = replay_record(rec, clf, speed=speed, channels=(channel,) if channel else None, mains_hz=mains_hz)

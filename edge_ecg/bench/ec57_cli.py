@@ -29,8 +29,9 @@ def check_records(records: tuple[str, ...], data_dir: str | Path, skip_s: float)
     must leave something of each record to score (a skip past the end would print empty scores
     beside a perfect agreement). Raises :class:`RecordError` / :class:`ConfigError` naming the
     record; a header wfdb cannot parse here is left to the loader, which says why."""
+    from edge_ecg.bench.ec57 import check_skip
     from edge_ecg.data._common import dataset_dir
-    from edge_ecg.errors import ConfigError, RecordError, require
+    from edge_ecg.errors import RecordError, require
 
     wfdb = require("wfdb", "train")
     for name in records:
@@ -44,9 +45,7 @@ def check_records(records: tuple[str, ...], data_dir: str | Path, skip_s: float)
             length_s = float(header.sig_len) / float(header.fs)
         except Exception:  # noqa: BLE001 - wfdb raises many types; the loader reports them properly
             continue
-        if skip_s >= length_s:
-            raise ConfigError(f"--skip-s {skip_s:g} s leaves nothing to score in record {name}, which is "
-                              f"{length_s:.1f} s long; expected a skip shorter than every record")
+        check_skip(skip_s, length_s, name)
 
 
 def run(args: argparse.Namespace) -> int:
