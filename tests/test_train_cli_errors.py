@@ -162,6 +162,13 @@ def test_train_config_errors(tmp_path, monkeypatch, capsys, config, flags, messa
     assert message in err and "Traceback" not in err
 
 
+def test_bool_flag_takes_true_or_false_only(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:  # argparse's usage error
+        cli.main(["train", "--out", str(tmp_path / "out"), "--progress", "banana"])
+    assert info.value.code == 2
+    assert "argument --progress: expected true or false, got 'banana'" in capsys.readouterr().err
+
+
 # ---- 3. Ctrl-C keeps the best finished epoch ----------------------------------------------------------
 def interrupt_on_call(monkeypatch, n: int) -> None:
     """``predict`` runs once per epoch (validation): raise KeyboardInterrupt on its ``n``-th call."""

@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         if f.name == "train_records":
             p.add_argument(flag, help="comma-separated record names (default: the task's training split)")
         elif f.type in ("bool",):
-            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), help=f"default {f.default}")
+            p.add_argument(flag, type=_bool, metavar="true|false", help=f"default {f.default}")
         else:
             kind = {"int": int, "float": float}.get(str(f.type), str)
             if "float | None" in str(f.type):
@@ -56,3 +56,13 @@ def run(args: argparse.Namespace) -> int:
 
         evaluate_checkpoint_ds2(args.out, model=result["model"], print_table=True)
     return 0
+
+
+def _bool(text: str) -> bool:
+    """A boolean flag's value; anything but these words is an argparse error naming it."""
+    v = text.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
