@@ -104,6 +104,13 @@ def test_no_verify_says_not_verified(window_ckpt, tmp_path, capsys):
     assert "Not verified" in (tmp_path / "o" / "MODEL_CARD.md").read_text()
 
 
+def test_qat_given_to_a_float_recipe_is_said_to_be_unused(window_ckpt, tmp_path, capsys):
+    rc = main(["export", "--target", "jetson-onnx", "--checkpoint", str(window_ckpt), "--qat", str(tmp_path),
+               "--out", str(tmp_path / "o"), "--no-verify"])
+    assert rc == 0
+    assert "export: jetson-onnx is a fp32 recipe: the --qat graph is not used" in capsys.readouterr().err
+
+
 # ---- 3. an --out holding another export --------------------------------------------------------------
 def test_out_with_another_exports_files_is_refused_then_forced(window_export, window_ckpt, tmp_path, capsys):
     _, _, exported = window_export

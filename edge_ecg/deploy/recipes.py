@@ -314,6 +314,9 @@ def export_target(
             qm = _quantized_for(ckpt_dir, ckpt_cfg, qat_dir, out, ptq_windows, progress)
         spec = qm.spec
     else:
+        if qat_dir is not None or quantized is not None:
+            print(f"export: {recipe.name} is a {recipe.precision} recipe: the --qat graph is not used "
+                  "(its files come from the float checkpoint)", file=sys.stderr)
         # the model's native layout: unit-height 2-D convs for the EfficientECG family, which
         # onnxruntime runs about 2x faster than the same model as Conv1d
         spec = graph_spec_for(model, length)
