@@ -237,6 +237,12 @@ def test_tampered_quant_state_is_refused(tiny, tmp_path):
         load_quantized(d)
     with pytest.raises(CheckpointError, match="quant.json"):
         load_quantized(tmp_path / "nowhere")
+    # a hand-edited method would travel into every manifest made from the graph
+    shutil.copytree(tiny.qat, tmp_path / "edited")
+    qj = tmp_path / "edited" / "quant.json"
+    qj.write_text(qj.read_text().replace(f'"method": "{json.loads(qj.read_text())["method"]}"', '"method": "zzz"'))
+    with pytest.raises(CheckpointError, match=r"method 'zzz', expected one of \('qat', 'ptq'\)"):
+        load_quantized(tmp_path / "edited")
 
 
 def test_quantized_dir_pairs_only_with_its_checkpoint(tiny, tmp_path):

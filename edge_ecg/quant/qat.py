@@ -400,6 +400,8 @@ def load_quantized(directory: str | Path) -> QuantizedModel:
     qconfig = read_json_object(cfg_path, "quantization config", CheckpointError)
     if qconfig.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{cfg_path}: format_version {qconfig.get('format_version')!r}, expected {FORMAT_VERSION}")
+    if qconfig.get("method") not in METHODS:  # it is copied into every manifest made from this graph
+        raise CheckpointError(f"{cfg_path}: method {qconfig.get('method')!r}, expected one of {METHODS}")
     try:
         state = load_file(str(d / STATE_NAME))
     except (SafetensorError, OSError, ValueError) as exc:
