@@ -96,6 +96,11 @@ def test_recipes_load_and_reject_unknown_keys(tmp_path):
         load_recipe(p)
     with pytest.raises(ConfigError, match="formats"):
         Recipe(name="x", description="", formats=("coreml",))
+    bad["thresholds"].pop("min_top1")
+    bad["threads"] = "2"  # a hand-edited file: a string where a number was meant
+    p.write_text(json.dumps(bad))
+    with pytest.raises(ConfigError, match=r"recipe 'rpi-tflite-int8': threads: expected an integer, got str '2'"):
+        load_recipe(p)
     with pytest.raises(ConfigError, match="no recipe"):
         load_recipe("does-not-exist")
 

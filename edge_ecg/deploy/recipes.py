@@ -39,7 +39,7 @@ from typing import Any
 
 from edge_ecg.errors import ConfigError
 from edge_ecg.paths import ASSETS_DIR
-from edge_ecg.typed import known_fields_only, read_json_object
+from edge_ecg.typed import check_field_types, known_fields_only, read_json_object
 
 # An installed wheel carries the recipes in the package's assets; a checkout (where they are
 # never copied) reads its own ``export/recipes``.
@@ -108,6 +108,7 @@ class Recipe:
             raise ConfigError("recipe name is empty")
         object.__setattr__(self, "formats", tuple(self.formats))
         object.__setattr__(self, "providers", tuple(self.providers))
+        check_field_types(self, f"recipe {self.name!r}: ")
         if not self.formats or any(f not in FORMATS for f in self.formats):
             raise ConfigError(f"recipe {self.name!r}: formats {list(self.formats)!r}: expected a non-empty subset of {FORMATS}")
         if self.precision not in PRECISIONS:

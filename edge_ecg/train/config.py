@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edge_ecg.errors import ConfigError
-from edge_ecg.typed import known_fields_only, read_json_object
+from edge_ecg.typed import check_field_types, known_fields_only, read_json_object
 
 TASKS = ("mitdb_beats", "cinc_12lead")
 IMBALANCE = ("weighted_loss", "sampler", "none")
@@ -112,7 +111,7 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        _check_field_types(self)
+        check_field_types(self)
         if self.task not in TASKS:
             raise ConfigError(f"task {self.task!r}: expected one of {TASKS}")
         if self.imbalance not in IMBALANCE:
@@ -188,34 +187,3 @@ class TrainConfig:
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
-
-def _type_ok(value: Any, kind: str) -> bool:
-    if value is None:
-        return kind.endswith("| None")
-    base = kind.removesuffix(" | None")
-    if base == "bool":
-        return isinstance(value, bool)
-    if base == "int":
-        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if base == "float":
-        return isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if base == "str":
-        return isinstance(value, str)
-    if base.startswith("tuple[str"):
-        return isinstance(value, tuple) and all(isinstance(v, str) for v in value)
-    return True
-
-
-_EXPECTED = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
-             "tuple[str, ...]": "a list of strings"}
-
-
-def _check_field_types(cfg: TrainConfig) -> None:
-    """JSON gives strings where numbers were meant ("epochs": "3"): name the key, not a TypeError."""
-    for f in dataclasses.fields(cfg):
-        kind = str(f.type)
-        value = getattr(cfg, f.name)
-        if not _type_ok(value, kind):
-            base = kind.removesuffix(" | None")
-            expected = _EXPECTED.get(base, base) + (" or null" if kind.endswith("| None") else "")
-            raise ConfigError(f"{f.name}: expected {expected}, got {type(value).__name__} {value!r}")
