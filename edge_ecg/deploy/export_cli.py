@@ -13,7 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge_ecg.deploy.verify_cli import EXIT_FAILED, EXIT_NO_PARITY, EXIT_PASSED, EXIT_REFUSED
+from edge_ecg.deploy.verify_cli import (
+    EXIT_FAILED,
+    EXIT_NO_PARITY,
+    EXIT_PASSED,
+    EXIT_REFUSED,
+    exit_status,
+)
 
 EPILOG = f"""\
 exit status (as edge-ecg verify's):
@@ -70,8 +76,4 @@ def run(args: argparse.Namespace) -> int:
     print("verify:", result.status() + ("" if result.passed else " (see the report above / MODEL_CARD.md)"))
     if not result.verified:
         return EXIT_PASSED
-    if not result.passed:
-        return EXIT_FAILED
-    if not result.parity_run and not args.allow_no_parity:
-        return EXIT_NO_PARITY
-    return EXIT_PASSED
+    return exit_status(result.passed, result.parity_run, args.allow_no_parity)

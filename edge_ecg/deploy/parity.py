@@ -580,13 +580,18 @@ def find_float_checkpoint(manifest, checkpoint_dir: str | Path | None = None, *,
     Looked for in order: ``checkpoint_dir`` (must exist: :class:`CheckpointError` otherwise); the
     path recorded in ``manifest.training["checkpoint"]``; every checkpoint under
     :data:`BUNDLED_CHECKPOINTS_DIR`. A found checkpoint is taken only if its weights digest
-    (:func:`edge_ecg.train.trainer.state_digest`, recomputed from the loaded tensors) equals the
+    (:func:`edge_ecg.train.checkpoint.state_digest` of the loaded tensors) equals the
     manifest's ``training.weights_sha256``. A manifest without that hash is matched by what it
     does record (model name, model kwargs, training command, best epoch) and ``notes`` says the
     identity is then not proven. An explicitly given checkpoint that does not match is still
     used (the caller asked for it), with a note."""
-    from edge_ecg.train.checkpoint import WEIGHTS_NAME, load_checkpoint, read_config
-    from edge_ecg.train.trainer import state_digest
+    from edge_ecg.train.checkpoint import WEIGHTS_NAME, load_checkpoint, read_config, state_digest
+
+    def load(d):
+        """``(model, weights digest)``: the digest the config records, which ``load_checkpoint``
+        has just proven against the tensors, else recomputed (a checkpoint that records none)."""
+        model, cfg = load_checkpoint(d)
+        return model, cfg.get("weights_sha256") or state_digest(model)
 
     notes = [] if notes is None else notes
     training = manifest.training or {}
@@ -596,19 +601,17 @@ def find_float_checkpoint(manifest, checkpoint_dir: str | Path | None = None, *,
     if checkpoint_dir is not None:
         d = Path(checkpoint_dir)
         _check_given_dirs(d, None, None)
-        model, _ = load_checkpoint(d)
-        have = state_digest(model)
+        model, have = load(d)
         if want and have != want:
             notes.append(f"checkpoint {d} holds weights {have[:12]}…, not the {want[:12]}… this file was exported "
                          "from: the comparison with torch float is against a different model")
         return model, d
 
     if recorded and (Path(recorded) / WEIGHTS_NAME).is_file():
-        model, _ = load_checkpoint(recorded)
+        model, have = load(recorded)
         if not want:
             notes.append(f"float checkpoint {recorded} (recorded path; the manifest records no weights hash to confirm it)")
             return model, Path(recorded)
-        have = state_digest(model)
         if have == want:
             return model, Path(recorded)
         notes.append(f"checkpoint at the recorded path {recorded} holds other weights ({have[:12]}…, manifest: "
@@ -630,8 +633,8 @@ def find_float_checkpoint(manifest, checkpoint_dir: str | Path | None = None, *,
             # the config's own record is only a cheap filter; the tensors decide
             if cfg.get("weights_sha256") not in (None, want):
                 continue
-            model, _ = load_checkpoint(d)
-            if state_digest(model) != want:
+            model, have = load(d)
+            if have != want:
                 continue
             notes.append(f"float checkpoint: bundled {d.name} (weights digest equals the manifest's weights_sha256 "
                          f"{want[:12]}…; recorded path {recorded} is not here)")

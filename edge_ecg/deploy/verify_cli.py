@@ -60,8 +60,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.summary(), indent=2, default=str))
     else:
         print(report.format_text())
-    if not report.passed:
+    return exit_status(report.passed, report.parity_run, args.allow_no_parity)
+
+
+def exit_status(passed: bool, parity_run: bool, allow_no_parity: bool) -> int:
+    """The exit status of ``verify`` and ``export`` (see :data:`EPILOG`) for checks that ran."""
+    if not passed:
         return EXIT_FAILED
-    if not report.parity_run and not args.allow_no_parity:
+    if not parity_run and not allow_no_parity:
         return EXIT_NO_PARITY
     return EXIT_PASSED
