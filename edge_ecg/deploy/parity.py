@@ -42,6 +42,7 @@ import numpy as np
 from edge_ecg.deploy.manifest import Manifest
 from edge_ecg.errors import CheckpointError, ConfigError, ManifestError
 from edge_ecg.paths import ASSETS_DIR
+from edge_ecg.runtime.sinks import json_safe
 
 SQNR_WINDOWS = 256
 BUNDLED_CHECKPOINTS_DIR = ASSETS_DIR / "checkpoints"
@@ -153,7 +154,7 @@ class VerifyReport:
             "references_missing": list(self.references_missing),
             "verdict": self.verdict(),
         }
-        return _clean(out)
+        return json_safe(out)  # NaN and ±inf (an identical layer's SQNR) become null: standard JSON
 
     def format_text(self) -> str:
         lines = [f"== {Path(self.path).name} ({self.format} {self.precision}) on {self.runtime}: {self.windows} DS2 windows"]
@@ -200,18 +201,6 @@ def _slim(report):
     if report is None:
         return None
     return {k: v for k, v in report.items() if k != "confusion"} | {"confusion": report.get("confusion")}
-
-
-def _clean(obj):
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, (np.floating, np.integer)):
-        return _clean(obj.item())
-    return obj
 
 
 # ---- running things -------------------------------------------------------------------------------
