@@ -138,9 +138,19 @@ def model_without_manifest(c: Ctx):
     _classifier(m)
 
 
-def _manifest_case(edit):
+def _manifest_case(edit, *, embedded: bool = False):
+    """``model.json`` edited by ``edit``. ``embedded=False``: the ONNX file's embedded copy is
+    removed first (a file from another exporter), so that the check behind it is reached."""
+
     def case(c: Ctx):
         m = c.model()
+        if not embedded:
+            import onnx
+
+            proto = onnx.load(str(m))
+            del proto.metadata_props[:]
+            onnx.save(proto, str(m))
+            c.rehash(m)
         c.edit_manifest(m, edit)
         _classifier(m)
 
@@ -299,6 +309,12 @@ CASES = [
         r"no manifest .*model\.json beside model",
     ),
     (
+        "manifest: model.json edited, the embedded copy says otherwise",
+        _manifest_case(_set("input.fs_hz", 250.0), embedded=True),
+        E.ManifestError,
+        r"manifest embedded in model_int8\.onnx differs from its model\.json \(keys \['input'\]\)",
+    ),
+    (
         "manifest: wrong window length",
         _manifest_case(_set("input.length", 300)),
         E.ManifestError,
@@ -326,7 +342,7 @@ CASES = [
         "manifest: missing field",
         _manifest_case(lambda m: m["input"].pop("fs_hz")),
         E.ManifestError,
-        r"malformed manifest.*fs_hz",
+        r"input lacks required key\(s\) \['fs_hz'\]",
     ),
     (
         "checksum mismatch",

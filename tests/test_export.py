@@ -269,7 +269,7 @@ def test_bundled_files_carry_the_manifest_beside_them():
         check_embedded_manifest(DEFAULT_MODEL_DIR / name, manifest, ONNX_METADATA_KEY)
         edited = dataclasses.replace(manifest, input=dataclasses.replace(
             manifest.input, beat=dataclasses.replace(manifest.input.beat, polarity_beats=16)))
-        with pytest.raises(ManifestError, match=r"differs from model.json \(keys \['input'\]\)"):
+        with pytest.raises(ManifestError, match=r"differs from its model.json \(keys \['input'\]\)"):
             check_embedded_manifest(DEFAULT_MODEL_DIR / name, edited, ONNX_METADATA_KEY)
 
 
@@ -281,9 +281,12 @@ def test_manifest_mismatch_is_refused(bundle, tmp_path):
     data = json.loads((d / MANIFEST_NAME).read_text())
     data["classes"] = ["N", "V", "S", "F"]  # same file, different meaning
     (d / MANIFEST_NAME).write_text(json.dumps(data))
-    Classifier(d / "model_int8.onnx")  # the checksum still matches …
-    with pytest.raises(ManifestError, match="differs from model.json"):
-        verify_model(d / "model_int8.onnx", progress=False)  # … but the embedded manifest does not
+    # the checksum still matches, but the embedded manifest (which the checksum covers) does not
+    for name in ("model_int8.onnx", "model_int8.tflite"):
+        with pytest.raises(ManifestError, match=r"differs from its model.json \(keys \['classes'\]\)"):
+            Classifier(d / name)
+    with pytest.raises(ManifestError, match="differs from its model.json"):
+        verify_model(d / "model_int8.onnx", progress=False)
     data = json.loads((bundle.out_dir / MANIFEST_NAME).read_text())
     data["input"]["length"] += 10
     (d / MANIFEST_NAME).write_text(json.dumps(data))

@@ -21,7 +21,7 @@ from typing import Any
 
 from edge_ecg.errors import ChecksumError, ConfigError, ManifestError
 from edge_ecg.signal.filters import FilterSpec
-from edge_ecg.typed import known_fields_only
+from edge_ecg.typed import check_field_types, known_fields_only
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "model.json"
@@ -44,6 +44,7 @@ class BeatInput:
     polarity_beats: int = 0
 
     def __post_init__(self):
+        check_field_types(self, "input.beat.", ManifestError)
         for name in ("template_beats", "polarity_beats"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= 0):
@@ -56,6 +57,9 @@ class WindowInput:
 
     length_s: float
     hop_s: float
+
+    def __post_init__(self):
+        check_field_types(self, "input.window.", ManifestError)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,9 @@ class InputSpec:
     rr: dict[str, Any] | None = None  # RRConfig fields when the side input holds RR features
     ecg_tensor: str = "ecg"
     side_tensor: str | None = None
+
+    def __post_init__(self):
+        check_field_types(self, "input.", ManifestError)
 
     @property
     def template_beats(self) -> int:
@@ -100,6 +107,9 @@ class FileEntry:
     size_bytes: int
     io_dtype: str = "float32"  # dtype of the ecg input/logit output tensors
 
+    def __post_init__(self):
+        check_field_types(self, "files entry ", ManifestError)
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -116,6 +126,7 @@ class Manifest:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
+        check_field_types(self, "manifest ", ManifestError)
         if self.schema_version != SCHEMA_VERSION:
             raise ManifestError(
                 f"manifest schema_version {self.schema_version!r} is not supported "
@@ -147,7 +158,7 @@ class Manifest:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Manifest:
         try:
-            d = dict(d)
+            d = dict(_only(d, cls, "manifest"))
             inp = dict(_only(d.pop("input"), InputSpec, "input"))
             inp["filter"] = FilterSpec.from_dict(inp.get("filter") or {})
             if inp.get("beat") is not None:
@@ -159,7 +170,6 @@ class Manifest:
             files = {
                 k: FileEntry(**_only(v, FileEntry, f"files.{k}")) for k, v in (d.pop("files", None) or {}).items()
             }
-            d = _only(d, cls, "manifest")
             return cls(input=InputSpec(**inp), files=files, **{**d, "classes": tuple(d["classes"])})
         except ManifestError:
             raise
@@ -180,7 +190,35 @@ class Manifest:
 
 
 def _only(d: Any, cls: type, where: str) -> dict[str, Any]:
-    return known_fields_only(d, cls, where, ManifestError)
+    """``d`` if its keys are fields of ``cls`` and every field without a default is there."""
+    d = known_fields_only(d, cls, where, ManifestError)
+    missing = [f.name for f in dataclasses.fields(cls)
+               if f.name not in d and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ManifestError(f"{where} lacks required key(s) {missing}")
+    return d
+
+
+def check_embedded(text: str, manifest: Manifest, filename: str) -> None:
+    """Refuse a pair whose embedded manifest (the JSON ``text`` stored in model file
+    ``filename``) differs from ``manifest`` (its ``model.json``), ``files`` aside. The file's
+    SHA-256 covers the embedded copy, so this is what catches a hand-edited ``model.json``."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{filename}: embedded manifest is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{filename}: embedded manifest is not a JSON object")
+    # compared as parsed, defaults filled in: a field added to the schema after the file was
+    # exported (at its default) is no mismatch
+    embedded = json.loads(Manifest.from_dict(raw).to_json(with_files=False))
+    mine = json.loads(manifest.to_json(with_files=False))
+    if embedded != mine:
+        diff = sorted(k for k in set(embedded) | set(mine) if embedded.get(k) != mine.get(k))
+        raise ManifestError(
+            f"the manifest embedded in {filename} differs from its model.json (keys {diff}): model.json was "
+            "edited or belongs to another export; refusing a mismatched pair"
+        )
 
 
 def sha256_file(path: str | Path) -> str:

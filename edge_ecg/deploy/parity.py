@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 
-from edge_ecg.deploy.manifest import Manifest
 from edge_ecg.errors import CheckpointError, ConfigError, ManifestError
 from edge_ecg.paths import ASSETS_DIR
 from edge_ecg.runtime.sinks import json_safe
@@ -521,31 +520,19 @@ def verify_model(
 
 def check_embedded_manifest(path: Path, manifest, key: str) -> None:
     """Refuse a file whose embedded manifest is missing or differs from ``model.json``."""
-    import json
+    from edge_ecg.deploy.manifest import check_embedded
 
     if path.suffix == ".onnx":
         from edge_ecg.deploy.onnx_export import read_embedded_manifest
 
         text = read_embedded_manifest(path, key)
     else:
-        from edge_ecg.deploy.tflite_export import read_metadata
+        from edge_ecg.runtime.backends import tflite_metadata
 
-        text = read_metadata(path, key)
+        text = tflite_metadata(path.read_bytes(), key)
     if text is None:
         raise ManifestError(f"{path.name} carries no embedded manifest ({key}); it was not exported by edge-ecg export")
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path.name}: embedded manifest is not valid JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ManifestError(f"{path.name}: embedded manifest is not a JSON object")
-    # compared as parsed, defaults filled in: a field added to the schema after the file was
-    # exported (at its default) is no mismatch
-    embedded = json.loads(Manifest.from_dict(raw).to_json(with_files=False))
-    mine = json.loads(manifest.to_json(with_files=False))
-    if embedded != mine:
-        diff = sorted(k for k in set(embedded) | set(mine) if embedded.get(k) != mine.get(k))
-        raise ManifestError(f"the manifest embedded in {path.name} differs from model.json (keys {diff}): refusing a mismatched pair")
+    check_embedded(text, manifest, path.name)
 
 
 def _check_given_dirs(checkpoint_dir, qat_dir, quantized) -> None:

@@ -222,12 +222,9 @@ def embed_metadata(content: bytes, key: str, text: str) -> bytes:
 
 def read_metadata(path: str | Path, key: str) -> str | None:
     """The text stored under ``key`` in a TFLite file's metadata, or ``None``."""
-    model = _read(Path(path).read_bytes())
-    for m in model.metadata or []:
-        if _name(m.name) == key:
-            data = model.buffers[m.buffer].data
-            return bytes(bytearray(data)).decode("utf-8") if data is not None else None
-    return None
+    from edge_ecg.runtime.backends import tflite_metadata
+
+    return tflite_metadata(Path(path).read_bytes(), key)
 
 
 def _name(v) -> str:

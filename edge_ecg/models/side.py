@@ -37,6 +37,7 @@ replaces the age token by a learned "unknown" embedding (it never sees a fake ag
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -153,7 +154,12 @@ def _encode_rr(rr) -> tuple[np.ndarray, bool]:
 def _encode_age(age) -> tuple[np.ndarray, bool]:
     if age is None:
         return np.zeros((1, 2)), False
-    a = np.asarray(age, dtype=np.float64)
+    try:
+        a = np.asarray(age, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"age {age!r}: expected years as a number (or None for unknown)") from None
+    if np.asarray(age).dtype.kind == "b":  # True is not 1 year
+        raise ConfigError(f"age {age!r}: expected years as a number (or None for unknown)")
     if a.ndim > 1:
         raise ConfigError(f"age must be a number or a 1-D array (years), got shape {a.shape}")
     batched = a.ndim == 1
@@ -187,7 +193,7 @@ def _sex_index(value) -> int:
 
 
 def _encode_sex(sex) -> tuple[np.ndarray, bool]:
-    batched = not (sex is None or isinstance(sex, (str, float)))
+    batched = isinstance(sex, (list, tuple, np.ndarray))
     values = list(sex) if batched else [sex]
     out = np.zeros((len(values), 3))
     out[np.arange(len(values)), [_sex_index(v) for v in values]] = 1.0
@@ -195,8 +201,13 @@ def _encode_sex(sex) -> tuple[np.ndarray, bool]:
 
 
 def check_age_sex(age=None, sex=None) -> None:
-    """:class:`ConfigError` naming the value unless ``age`` (years) and ``sex`` are ones
-    :func:`encode_side` accepts, so a bad command-line value is refused before a stream starts."""
+    """:class:`ConfigError` naming the value unless ``age`` (years: a number, or ``None``) and
+    ``sex`` (a string :func:`encode_side` knows, or ``None``) describe one patient, so a bad
+    value is refused before a stream starts rather than at its first window."""
+    if age is not None and (isinstance(age, bool) or not isinstance(age, numbers.Real)):
+        raise ConfigError(f"age {age!r}: expected one patient's age in years (a number) or None for unknown")
+    if sex is not None and not isinstance(sex, str):
+        raise ConfigError(f"sex {sex!r}: expected 'male', 'female', 'M', 'F' or None for one patient")
     _encode_age(age)
     _encode_sex(sex)
 

@@ -21,13 +21,20 @@ corrupt length field therefore delays decoding by at most one maximum frame, nev
 Losses: sample counters make them exact. Each data frame carries the counter of its first
 sample; descriptors and heartbeats carry the counter of the next sample. A jump forward is a
 :class:`~edge_ecg.protocol.events.Gap` of exactly the missing samples; a jump backward (device
-restarted) a :class:`~edge_ecg.protocol.events.CounterReset`.
+restarted) a :class:`~edge_ecg.protocol.events.CounterReset` — unless the data frame is *stale*:
+the same frame again (its ``seq``, counter and length match one of the last
+:data:`STALE_HISTORY` data frames: a retransmission, a store-and-forward link re-sending its
+buffer) or a frame whose samples lie inside a gap already reported (it arrived after its
+successors). A stale frame is dropped and counted (``frames_stale``, ``samples_stale``): its
+samples were used or counted lost once, and are not counted again.
 
 The decisions depend only on the bytes, never on how they were split into chunks: the events and
 the final counters are the same for any chunking.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import numpy as np
 
@@ -51,6 +58,8 @@ _DESC_NCH_OFF = spec.DESCRIPTOR.offset("n_channels")
 _FORMAT_NAMES = {code: v[0] for code, v in spec.SAMPLE_FORMATS.items()}
 _EVENT_NAMES = {code: v[0] for code, v in spec.EVENT_KINDS.items()}
 
+
+STALE_HISTORY = 64  # data frames (and gaps) remembered to recognise a repeated or late frame
 
 _LEAD_OFF_CACHE: dict[tuple[int, bytes], np.ndarray] = {}
 
@@ -96,6 +105,8 @@ class FrameDecoder:
         self._last_seq: int | None = None
         self._descriptor: Descriptor | None = None
         self._credit = 0
+        self._recent: deque[tuple[int, int, int]] = deque(maxlen=STALE_HISTORY)  # (seq, first, n)
+        self._recent_gaps: deque[tuple[int, int]] = deque(maxlen=STALE_HISTORY)  # (first, n) reported lost
 
     # -- state -------------------------------------------------------------------------------
 
@@ -218,6 +229,8 @@ class FrameDecoder:
 
     def _on_frame(self, ftype: int, seq: int, payload: bytes, events: list) -> None:
         st = self._stats
+        if ftype == spec.FRAME_DATA and self._stale(seq, payload):
+            return  # before the seq accounting: a repeated seq is no jump of 65,535 frames
         if self._last_seq is not None:
             missing = (seq - self._last_seq - 1) & 0xFFFF
             if missing:
@@ -253,14 +266,29 @@ class FrameDecoder:
             if first > expected:
                 st.gaps += 1
                 st.samples_lost += first - expected
+                self._recent_gaps.append((expected, first - expected))
                 events.append(Gap(expected, first - expected))
             elif first < expected:
                 st.counter_resets += 1
                 events.append(CounterReset(expected, first, seq))
         self._next_sample = first
 
+    def _stale(self, seq: int, payload: bytes) -> bool:
+        """Is this data frame stale (see module docstring)? Counted here when it is."""
+        first, _c, _fmt, ns = spec.DATA_STRUCT.unpack_from(payload, 0)
+        if self._next_sample is None or first >= self._next_sample:
+            return False
+        repeated = (seq, first, ns) in self._recent
+        late = any(g0 <= first and first + ns <= g0 + gn for g0, gn in self._recent_gaps)
+        if not (repeated or late):
+            return False  # the counter went back: a device restart
+        self._stats.frames_stale += 1
+        self._stats.samples_stale += ns
+        return True
+
     def _data(self, seq: int, payload: bytes, events: list) -> DataBlock:
         first, c, fmt, ns = spec.DATA_STRUCT.unpack_from(payload, 0)
+        self._recent.append((seq, first, ns))
         lo_end = _DATA_FIXED + (c + 7) // 8
         lead_off = _lead_off_flags(c, payload[_DATA_FIXED:lo_end])
         counts = unpack_samples(payload[lo_end:], ns, c, fmt)

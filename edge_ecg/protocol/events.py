@@ -9,11 +9,12 @@ A runtime consumes ``decoder.feed(chunk) -> list[event]`` and dispatches on the 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-from edge_ecg.errors import ProtocolError
+from edge_ecg.errors import ConfigError, ProtocolError
 
 
 def _arrays_equal(a, b) -> bool:
@@ -44,12 +45,27 @@ class Descriptor:
     seq: int = 0
 
     def __post_init__(self):
-        uv = np.asarray(self.uv_per_count, dtype=np.float64).reshape(-1)
-        base = np.asarray(self.baseline_counts, dtype=np.int64).reshape(-1)
-        if base.size == 1 and len(self.channel_names) > 1:
-            base = np.repeat(base, len(self.channel_names))
-        if uv.size == 1 and len(self.channel_names) > 1:
-            uv = np.repeat(uv, len(self.channel_names))
+        # built by the decoder from a frame, or by hand by an integrator: a hand-built one is
+        # checked for shape and type here (whether its rate suits a model is the stream's call)
+        names = self.channel_names
+        if isinstance(names, str) or not names or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"channel_names {names!r}: expected a non-empty sequence of names, e.g. ('MLII', 'V1')")
+        if isinstance(self.fs_hz, bool) or not isinstance(self.fs_hz, numbers.Real):
+            raise ConfigError(f"fs_hz {self.fs_hz!r}: expected a number (Hz)")
+        object.__setattr__(self, "fs_hz", float(self.fs_hz))
+        try:
+            uv = np.asarray(self.uv_per_count, dtype=np.float64).reshape(-1)
+            base = np.asarray(self.baseline_counts, dtype=np.int64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ConfigError(f"uv_per_count {self.uv_per_count!r} / baseline_counts {self.baseline_counts!r}: "
+                              "expected numbers, one or one per channel") from None
+        if base.size == 1 and len(names) > 1:
+            base = np.repeat(base, len(names))
+        if uv.size == 1 and len(names) > 1:
+            uv = np.repeat(uv, len(names))
+        if uv.size != len(names) or base.size != len(names):
+            raise ConfigError(f"uv_per_count has {uv.size} and baseline_counts {base.size} values for "
+                              f"{len(names)} channels {list(names)}: expected one, or one per channel")
         object.__setattr__(self, "uv_per_count", uv)
         object.__setattr__(self, "baseline_counts", base.astype(np.int32))
         object.__setattr__(self, "channel_names", tuple(self.channel_names))
@@ -218,7 +234,9 @@ class DecoderStats(_ByteSampleStats):
     ``bytes_in == bytes_in_frames + bytes_discarded + bytes_buffered`` always holds.
     ``frames_bad_*`` count rejected frame *candidates* (a sync pattern whose header, length or CRC
     failed): in random garbage, false candidates count too. ``frames_lost`` comes from sequence
-    numbers, ``samples_lost`` from sample counters (exact).
+    numbers, ``samples_lost`` from sample counters (exact). ``frames_stale``/``samples_stale``:
+    data frames dropped as a repeat of one already decoded or as late for a gap already reported
+    (their samples are not counted again).
     """
 
     frames_ok: int = 0
@@ -233,6 +251,8 @@ class DecoderStats(_ByteSampleStats):
     frames_lost: int = 0
     seq_gaps: int = 0
     counter_resets: int = 0
+    frames_stale: int = 0
+    samples_stale: int = 0
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,10 @@ class Backend:
     version = ""
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def metadata(self, key: str) -> str | None:  # pragma: no cover - interface
+        """The text the model file stores under ``key`` (the embedded manifest), or ``None``."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -81,6 +86,9 @@ class OnnxBackend(Backend):
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run(self._out, feeds)[0].astype(np.float32, copy=False)
 
+    def metadata(self, key: str) -> str | None:
+        return self.session.get_modelmeta().custom_metadata_map.get(key)
+
     def describe(self) -> str:
         return f"onnxruntime {self.version} ({', '.join(self.providers)})"
 
@@ -100,6 +108,10 @@ def load_tflite_interpreter_class():
 
 
 class TFLiteBackend(Backend):
+    """One TFLite interpreter. Its tensors are state (set input, invoke, read output), so
+    :meth:`run` holds a lock: sessions in several threads may share one backend; their calls
+    take turns (onnxruntime sessions run concurrently by themselves)."""
+
     kind = "tflite"
 
     def __init__(self, path: str | Path, *, threads: int = 1, interpreter_module: str | None = None):
@@ -118,8 +130,13 @@ class TFLiteBackend(Backend):
         self.inputs = tuple(_tfl_info(d) for d in self._in)
         self.outputs = tuple(_tfl_info(d) for d in self._out)
         self._batch = None
+        self._lock = threading.RLock()  # re-entrant: a fixed-batch graph runs row by row through run()
         self._dynamic_batch = all(int(d.get("shape_signature", d["shape"])[0]) == -1 for d in self._in)
         self.interp.allocate_tensors()
+        self.path = Path(path)
+
+    def metadata(self, key: str) -> str | None:
+        return tflite_metadata(self.path.read_bytes(), key)
 
     def _resize(self, batch: int, feeds: dict[str, np.ndarray]) -> None:
         if self._batch == batch:
@@ -135,16 +152,36 @@ class TFLiteBackend(Backend):
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         batch = next(iter(feeds.values())).shape[0]
-        if batch != 1 and not self._dynamic_batch:
-            # a graph exported with batch 1 cannot be re-planned by XNNPACK: run row by row
-            return np.concatenate([self.run({k: v[i : i + 1] for k, v in feeds.items()}) for i in range(batch)])
-        self._resize(batch, feeds)
-        for d in self._in:
-            x = feeds[_match_name(d["name"], feeds)]
-            self.interp.set_tensor(d["index"], quantize(x, d))
-        self.interp.invoke()
-        d = self._out[0]
-        return dequantize(self.interp.get_tensor(d["index"]), d)
+        with self._lock:
+            if batch != 1 and not self._dynamic_batch:
+                # a graph exported with batch 1 cannot be re-planned by XNNPACK: run row by row
+                return np.concatenate([self.run({k: v[i : i + 1] for k, v in feeds.items()}) for i in range(batch)])
+            self._resize(batch, feeds)
+            for d in self._in:
+                x = feeds[_match_name(d["name"], feeds)]
+                self.interp.set_tensor(d["index"], quantize(x, d))
+            self.interp.invoke()
+            d = self._out[0]
+            return dequantize(self.interp.get_tensor(d["index"]), d)
+
+
+def tflite_metadata(content: bytes, key: str) -> str | None:
+    """The text stored under ``key`` in a TFLite flatbuffer's metadata table, or ``None`` (also
+    when no TFLite schema is installed: ``tflite_runtime`` ships none). Reads the flatbuffer in
+    place, without unpacking its tensors."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        return None
+    try:
+        model = schema.Model.GetRootAs(content, 0)
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            if (entry.Name() or b"").decode() == key:
+                return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode("utf-8")
+    except (IndexError, ValueError, UnicodeDecodeError, AttributeError) as exc:
+        raise ModelError(f"cannot read the metadata of this TFLite file: {exc}") from exc
+    return None
 
 
 def _tfl_info(d) -> TensorInfo:
@@ -243,9 +280,21 @@ def resolve_backend(path: str | Path, backend: str = "auto", providers: tuple[st
     return kind
 
 
+def check_threads_providers(threads, providers) -> tuple[int, tuple[str, ...]]:
+    """``threads`` (an int; 0 or less: all cores) and ``providers`` (a sequence of names) as
+    given, or :class:`ConfigError` naming the value: ``providers="cpu"`` would otherwise be read
+    letter by letter."""
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise ConfigError(f"threads {threads!r}: expected an integer (0 or less: all cores)")
+    if isinstance(providers, str) or not all(isinstance(p, str) for p in providers):
+        raise ConfigError(f"providers {providers!r}: expected a sequence of names such as ('cpu',) or ('cuda', 'cpu')")
+    return int(threads), tuple(providers)
+
+
 def open_backend(path: str | Path, *, backend: str = "auto", threads: int = 1, providers: tuple[str, ...] = ("cpu",)) -> Backend:
     """Pick the backend from the file type (``auto``) or by name (``onnxruntime``/``tflite``);
-    see :func:`resolve_backend` for the combinations refused."""
+    see :func:`resolve_backend` for the combinations refused. ``threads`` 0 or less: all cores."""
+    threads, providers = check_threads_providers(threads, providers)
     p = Path(path)
     kind = resolve_backend(p, backend, providers)
     if threads < 1:

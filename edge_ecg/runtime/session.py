@@ -13,6 +13,7 @@ from typing import TextIO
 
 import numpy as np
 
+from edge_ecg.errors import ConfigError
 from edge_ecg.models.side import check_age_sex
 from edge_ecg.protocol.events import (
     CounterReset,
@@ -22,11 +23,11 @@ from edge_ecg.protocol.events import (
     Gap,
     Heartbeat,
 )
-from edge_ecg.runtime.classifier import Classifier
-from edge_ecg.runtime.sinks import Sink
+from edge_ecg.runtime.classifier import Classifier, check_classifier
+from edge_ecg.runtime.sinks import CallbackSink, Sink
 from edge_ecg.runtime.sources import Disconnected, Overflow, Reconnected
 from edge_ecg.runtime.stream import GateConfig, LatencyWindow, StreamClassifier, StreamResult
-from edge_ecg.signal.filters import MAINS_HZ
+from edge_ecg.signal.filters import MAINS_HZ, check_mains
 
 RAILS = {"int16": 2**15 - 1, "int24": 2**23 - 1}
 IDLE_POLL_S = 0.5
@@ -54,17 +55,34 @@ class SessionStats:
 
 
 class StreamSession:
-    """Owns the :class:`StreamClassifier` of the current device description and feeds sinks."""
+    """Owns the :class:`StreamClassifier` of the current device description and feeds sinks.
+
+    Feed it decoder events with :meth:`handle` (or let :meth:`run` take them from a source, see
+    :class:`~edge_ecg.runtime.sources.EventSource`); results go to each sink (a
+    :class:`~edge_ecg.runtime.sinks.Sink`, or any callable taking a
+    :class:`~edge_ecg.runtime.stream.StreamResult`) and are returned. Data is classified once the
+    device has described itself (a ``Descriptor``); samples before that are counted, not used.
+    Every setting is checked here, before any device is heard. :meth:`close` (or leaving a
+    ``with`` block) finishes the stream and closes the sinks; a closed session takes no events.
+    """
 
     def __init__(self, classifier: Classifier, *, sinks: Iterable[Sink] = (), gate: GateConfig = GateConfig(),  # noqa: B008 (frozen)
                  age: float | None = None, sex: str | None = None, channels: tuple[str, ...] | None = None,
                  mains_hz: tuple[float, ...] = MAINS_HZ, invert: bool = False):
-        check_age_sex(age, sex)  # refused now, not when the device first describes itself
+        # all refused now, not when the device first describes itself (maybe hours later)
+        check_classifier(classifier)
+        if not isinstance(gate, GateConfig):
+            raise ConfigError(f"gate {gate!r}: expected a GateConfig")
+        if channels is not None and (isinstance(channels, str) or not all(isinstance(c, str) for c in channels)):
+            raise ConfigError(f"channels {channels!r}: expected a sequence of device channel names, one per model lead")
+        if not isinstance(invert, bool):
+            raise ConfigError(f"invert {invert!r}: expected True or False")
+        check_age_sex(age, sex)
         self.clf = classifier
-        self.channels = channels
-        self.mains_hz = mains_hz
+        self.channels = None if channels is None else tuple(channels)
+        self.mains_hz = check_mains(mains_hz)
         self.invert = invert
-        self.sinks = list(sinks)
+        self.sinks = [_as_sink(s) for s in sinks]
         self.gate = gate
         self.age, self.sex = age, sex
         self.sc: StreamClassifier | None = None
@@ -78,6 +96,25 @@ class StreamSession:
         self._wall0 = time.perf_counter()
         self.results: list[StreamResult] = []
         self.keep_results = False
+        self._finished = self._closed = False
+
+    def __enter__(self) -> StreamSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Finish the stream (results still pending go to the sinks) and close every sink. Once
+        closed, :meth:`handle` refuses events; calling ``close`` again does nothing."""
+        if self._closed:
+            return
+        try:
+            self.finish()
+        finally:
+            self._closed = True
+            for s in self.sinks:
+                s.close()
 
     # -- events -----------------------------------------------------------------------------
     def _configure(self, d: Descriptor) -> list[StreamResult]:
@@ -94,6 +131,9 @@ class StreamSession:
 
     def handle(self, ev) -> list[StreamResult]:
         """Process one event from a source/decoder; returns the results it produced."""
+        if self._finished:
+            raise ConfigError("this session has finished: events after finish() or close() would be counted nowhere; "
+                              "start a new StreamSession")
         out: list[StreamResult] = []
         if isinstance(ev, Descriptor):
             d = self.descriptor
@@ -116,8 +156,11 @@ class StreamSession:
                 self.stats.samples_in += ev.n_samples
                 out += self.sc.push(ev.first_sample, ev.counts, ev.lead_off)
                 self.device_time_s += ev.n_samples / self.sc.fs_dev
-                for s in self.sinks:
-                    s.samples(ev.first_sample, self.sc.model_leads(ev.uv()) if ev.uv_per_count is not None else ev.counts)
+                if self.sinks:
+                    d = self.descriptor  # its calibration: a block built by hand carries none
+                    uv = self.sc.model_leads((ev.counts - d.baseline_counts) * d.uv_per_count)
+                    for s in self.sinks:
+                        s.samples(ev.first_sample, uv)
         elif isinstance(ev, Gap):
             if self.sc is not None:
                 out = self.sc.gap(ev.first_sample, ev.n_samples)
@@ -135,6 +178,12 @@ class StreamSession:
             self.stats.reconnects += 1
         elif isinstance(ev, (DeviceEvent, Heartbeat)):
             self.stats.device_events += isinstance(ev, DeviceEvent)
+        else:
+            raise ConfigError(
+                f"handle() got a {type(ev).__name__}: expected a decoder event (Descriptor, DataBlock, Gap, CounterReset, "
+                "Heartbeat, DeviceEvent) or a source event (Overflow, Disconnected, Reconnected); "
+                "samples as arrays go in a DataBlock after a Descriptor"
+            )
         self._emit(out)
         return out
 
@@ -153,6 +202,11 @@ class StreamSession:
                 s.write(r)
 
     def finish(self) -> list[StreamResult]:
+        """End of stream: decide what can still be decided (emitted and returned). Final:
+        a second call returns nothing, and :meth:`handle` refuses events after it."""
+        if self._finished:
+            return []
+        self._finished = True
         out = self.sc.finish() if self.sc is not None else []
         self._emit(out)
         self.stats.samples_lost = self.samples_lost
@@ -168,8 +222,15 @@ class StreamSession:
     # -- driving a source ---------------------------------------------------------------------
     def run(self, source, *, stop: threading.Event | None = None, until_sample: int | None = None,
             idle_timeout_s: float | None = None, status: TextIO | None = None, status_every_s: float = 1.0) -> None:
-        """Consume ``source`` until it ends, ``stop`` is set, the device counter reaches
-        ``until_sample``, or nothing arrives for ``idle_timeout_s``. Ctrl-C ends it cleanly."""
+        """Consume ``source`` (an :class:`~edge_ecg.runtime.sources.EventSource`, or any object
+        with its ``get``/``drain``/``ended``) until it ends, ``stop`` is set, the device counter
+        reaches ``until_sample``, or nothing arrives for ``idle_timeout_s``; then :meth:`finish`.
+        Ctrl-C ends it cleanly. An exception from a sink ends it too, and propagates: the
+        results still pending are then not emitted (the failing sink would see them)."""
+        missing = [m for m in ("get", "drain", "ended") if not hasattr(source, m)]
+        if missing:
+            raise ConfigError(f"source {type(source).__name__} lacks {missing}: expected an EventSource "
+                              "(edge_ecg.runtime.sources: SerialSource, FileReplaySource, PushSource) or the same members")
         last_status = time.monotonic()
         last_event = time.monotonic()
         cpu0 = time.thread_time()
@@ -200,6 +261,9 @@ class StreamSession:
                     break
         except KeyboardInterrupt:
             pass
+        except BaseException:
+            self._finished = True  # a failing sink: no final flush through it
+            raise
         finally:
             self.finish()
             self.cpu_s += time.thread_time() - cpu0
@@ -258,6 +322,14 @@ class StreamSession:
         }
 
 
+def _as_sink(s) -> Sink:
+    if isinstance(s, Sink) or (hasattr(s, "write") and hasattr(s, "samples") and hasattr(s, "close")):
+        return s
+    if callable(s):
+        return CallbackSink(s)
+    raise ConfigError(f"sink {s!r}: expected a Sink (write, samples, close) or a callable taking a StreamResult")
+
+
 def coalesce(events: list, max_samples: int = 4096) -> list:
     """Merge runs of contiguous :class:`DataBlock` s (same channels and calibration) into one, so
     a backlog is processed in a few large chunks instead of many frame-sized ones (the stream's
@@ -303,6 +375,9 @@ def print_summary(summary: dict, out: TextIO = sys.stderr) -> None:
     bad = malformed_input(summary.get("decoder"))
     if bad:
         rows.append(("malformed input", bad))
+    if summary.get("samples_before_descriptor"):
+        rows.append(("not classified", f"{summary['samples_before_descriptor']} samples came before the device described "
+                                       "itself (no rate or scale yet)"))
     fe = summary.get("front_end")
     if fe:
         leads = ", ".join(lead if src == lead else f"{lead} = {src}" for lead, src in fe["leads"].items())
@@ -335,6 +410,9 @@ def malformed_input(decoder: dict | None) -> str | None:
                       ("frames_bad_version", "frame candidates had another protocol version")):
         if decoder.get(key):
             parts.append(f"{decoder[key]} {what}")
+    if decoder.get("frames_stale"):
+        parts.append(f"{decoder['frames_stale']} data frames repeated earlier ones or came after their successors "
+                     f"(dropped; their {decoder['samples_stale']} samples are counted once)")
     if parts and decoder.get("bytes_discarded"):
         parts.append(f"{decoder['bytes_discarded']} bytes discarded")
     return "; ".join(parts) or None

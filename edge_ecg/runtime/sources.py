@@ -20,6 +20,7 @@ takes them with :meth:`SerialSource.get` / iteration, with a timeout.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import threading
@@ -233,10 +234,24 @@ class _EventQueue:
             return out
 
 
-class _EventSource:
-    """Consumer side shared by the sources: get / iterate / drain / context manager."""
+class EventSource:
+    """What :meth:`StreamSession.run <edge_ecg.runtime.session.StreamSession.run>` consumes:
+    ``get(timeout_s)`` (the next event or ``None``), ``drain()`` (every event queued now),
+    ``ended`` (nothing more will come), ``close()``; optionally ``stats`` and ``reader_cpu_s()``.
+    Events are what :class:`~edge_ecg.protocol.FrameDecoder` emits (``Descriptor``,
+    ``DataBlock``, ``Gap``, …). The sources here (serial port, byte file, :class:`PushSource`)
+    share this implementation over a bounded queue; a source of your own may subclass it or
+    provide the same four members."""
 
     _queue: _EventQueue
+    _stats: SourceStats
+    _lock: threading.Lock  # guards the decoder (and, in a serial source, the port)
+
+    @property
+    def stats(self) -> SourceStats:
+        """The source's counters so far, with a snapshot of its decoder's."""
+        with self._lock:
+            return dataclasses.replace(self._stats, decoder=self.decoder.stats)
 
     def get(self, timeout_s: float | None = None):
         """The next event, or ``None`` after ``timeout_s`` s without one or once the source has
@@ -288,7 +303,7 @@ class _EventSource:
 # --- serial ---------------------------------------------------------------------------------------
 
 
-class SerialSource(_EventSource):
+class SerialSource(EventSource):
     """Decoded events from a serial port, read by a daemon thread (see module docstring).
 
     ``port`` is a device path (``/dev/ttyUSB0``, the simulator's link) or a pyserial URL
@@ -333,13 +348,6 @@ class SerialSource(_EventSource):
     @property
     def is_alive(self) -> bool:
         return self._thread.is_alive()
-
-    @property
-    def stats(self) -> SourceStats:
-        with self._lock:
-            s = SourceStats(**{k: v for k, v in vars(self._stats).items() if k != "decoder"})
-            s.decoder = self.decoder.stats
-        return s
 
     # -- reader thread ------------------------------------------------------------------------
 
@@ -431,7 +439,7 @@ def _quiet_close(ser) -> None:
 # --- file replay ----------------------------------------------------------------------------------
 
 
-class FileReplaySource(_EventSource):
+class FileReplaySource(EventSource):
     """Events decoded from a byte file (e.g. a capture of a device's serial output), read in
     ``chunk_bytes`` pieces through the same decoder as a live port. Synchronous: events are
     decoded as they are asked for; the source ends at the end of the file."""
@@ -448,6 +456,7 @@ class FileReplaySource(_EventSource):
             raise RecordError(f"{self.path}: cannot read ({exc})") from exc
         self.decoder = decoder if decoder is not None else FrameDecoder()
         self.chunk_bytes = chunk_bytes
+        self._lock = threading.Lock()
         self._stats = SourceStats()
         self._queue = _EventQueue(2**62, self._stats)  # unbounded: the consumer sets the pace
 
@@ -476,14 +485,46 @@ class FileReplaySource(_EventSource):
             pass
         return self._queue.drain()
 
-    @property
-    def stats(self) -> SourceStats:
-        s = SourceStats(**{k: v for k, v in vars(self._stats).items() if k != "decoder"})
-        s.decoder = self.decoder.stats
-        return s
-
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+        self._queue.finish()
+
+
+class PushSource(EventSource):
+    """A source your own code feeds: bytes from a BLE notification, a socket, a vendor driver.
+
+    ``feed(data)`` decodes protocol bytes (binary frames, or text lines with a
+    :class:`~edge_ecg.protocol.text.TextDecoder` as ``decoder``) and queues the events;
+    ``put(event)`` queues a decoded event as is (a ``Descriptor``, ``DataBlock``, …);
+    ``close()`` ends the stream once the queue is consumed. Thread-safe: feed from the
+    callback thread while :meth:`StreamSession.run <edge_ecg.runtime.session.StreamSession.run>`
+    consumes in another. When more than ``queue_events`` events wait, the oldest are dropped
+    and counted, as a serial port's reader does (the stream then reports them lost)."""
+
+    def __init__(self, decoder=None, *, queue_events: int = 4096) -> None:
+        if isinstance(queue_events, bool) or not (isinstance(queue_events, int) and queue_events >= 1):
+            raise ConfigError(f"queue_events must be an int >= 1, got {queue_events!r}")
+        self.decoder = decoder if decoder is not None else FrameDecoder()
+        self._stats = SourceStats()
+        self._queue = _EventQueue(queue_events, self._stats)
+        self._lock = threading.Lock()  # decoders keep state: one feed at a time
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ConfigError(f"feed() takes bytes, got {type(data).__name__}: decoded events go to put()")
+        if self._queue.finished:
+            raise ConfigError("feed() after close(): this source has ended")
+        with self._lock:
+            self._stats.bytes_read += len(data)
+            events = self.decoder.feed(data)
+        self._queue.put_many(events)
+
+    def put(self, event) -> None:
+        if self._queue.finished:
+            raise ConfigError("put() after close(): this source has ended")
+        self._queue.put_many([event])
+
+    def close(self) -> None:
         self._queue.finish()

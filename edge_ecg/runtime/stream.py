@@ -16,6 +16,7 @@ classified: it is emitted with ``quality='unreadable'`` and the reason.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -25,8 +26,8 @@ import numpy as np
 from edge_ecg.data.leads import lead_index, lead_weights
 from edge_ecg.deploy.manifest import InputSpec
 from edge_ecg.errors import ConfigError, DeviceMismatchError, SignalError
-from edge_ecg.models.side import SideSpec, encode_side
-from edge_ecg.runtime.classifier import Classifier
+from edge_ecg.models.side import SideSpec, check_age_sex, encode_side
+from edge_ecg.runtime.classifier import Classifier, check_classifier
 from edge_ecg.runtime.preprocess import model_inputs
 from edge_ecg.signal.filters import MAINS_HZ, CausalFilter, check_mains, notchable
 from edge_ecg.signal.qrs import StreamingQRSDetector
@@ -39,8 +40,10 @@ from edge_ecg.signal.quality import (
 from edge_ecg.signal.resample import StreamingResampler
 from edge_ecg.signal.rr import RRConfig, RRTracker
 from edge_ecg.signal.template import BeatTemplate, Polarity
+from edge_ecg.typed import check_field_types
 
 UNREADABLE = "unreadable"
+DEFAULT_BUFFER_S = 12.0  # signal kept for windows in flight (longer when a model's window needs it)
 GATE_TEMPLATE_BEATS = 8  # beats in the template GateConfig.beat_context_corr compares a beat with
 
 
@@ -132,6 +135,13 @@ class GateConfig:
     max_noisy_lead_fraction: float = MAX_NOISY_LEAD_FRACTION
 
     def __post_init__(self):
+        check_field_types(self, "GateConfig.")
+        if not (math.isfinite(self.flat_uv) and self.flat_uv >= 0):
+            raise ConfigError(f"flat_uv must be a finite level >= 0 µV (0: no flat-line check), got {self.flat_uv!r}")
+        if self.saturation_margin < 0:
+            raise ConfigError(f"saturation_margin must be >= 0 counts, got {self.saturation_margin!r}")
+        if not (math.isfinite(self.settle_s) and self.settle_s >= 0):
+            raise ConfigError(f"settle_s must be a finite time >= 0 s, got {self.settle_s!r}")
         check_noisy_fraction(self.max_noisy_lead_fraction, "max_noisy_lead_fraction")
         if self.beat_context_s is not None and not (math.isfinite(self.beat_context_s) and self.beat_context_s >= 1.0):
             raise ConfigError(f"beat_context_s must be >= 1 s (or None), got {self.beat_context_s!r}")
@@ -180,6 +190,23 @@ def match_leads(wanted: tuple[str, ...], available: tuple[str, ...],
     return out, None
 
 
+def _names(names, what: str) -> tuple[str, ...]:
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names) or not names:
+        raise ConfigError(f"{what} {names!r}: expected a non-empty sequence of channel names, e.g. ('MLII', 'V1')")
+    return tuple(names)
+
+
+def _per_channel(value, n: int, what: str) -> np.ndarray:
+    """``value`` (one number, or one per channel) as ``n`` finite float64s, or ConfigError."""
+    try:
+        a = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} {value!r}: expected a number or one per channel ({n})") from None
+    if a.size not in (1, n) or not np.all(np.isfinite(a)):
+        raise ConfigError(f"{what} {value!r}: expected one finite number or {n} (one per channel)")
+    return np.broadcast_to(a, (n,)).copy()
+
+
 class StreamClassifier:
     """Feed decoded device data; get :class:`StreamResult` objects back.
 
@@ -189,7 +216,14 @@ class StreamClassifier:
     ``channels`` names the device channels that feed the model's leads (default: matched by
     lead name, see :func:`match_leads`); ``mains_hz``: power-line frequencies notched before the
     model's filter (:data:`~edge_ecg.signal.filters.MAINS_HZ`; ``()`` for none); ``invert``:
-    flip the sign of the model's leads (see :data:`INVERTED_R_SHARE`).
+    flip the sign of the model's leads (see :data:`INVERTED_R_SHARE`); ``buffer_s``: signal
+    kept for windows in flight (default :data:`DEFAULT_BUFFER_S`, or more when the model's
+    window needs it; a shorter one than the window needs is refused).
+
+    :meth:`push` takes blocks of ``(samples, channels)`` counts, one column per device channel
+    in ``lead_names`` order, with the device's sample counter of the first row; any block size
+    gives the same results. Every argument is checked when given: a wrong one raises
+    :class:`~edge_ecg.errors.ConfigError` / :class:`~edge_ecg.errors.SignalError` naming it.
     """
 
     def __init__(
@@ -204,16 +238,24 @@ class StreamClassifier:
         gate: GateConfig = GateConfig(),
         age: float | None = None,
         sex: str | None = None,
-        buffer_s: float = 12.0,
+        buffer_s: float | None = None,
         channels: tuple[str, ...] | None = None,
         mains_hz: tuple[float, ...] = MAINS_HZ,
         invert: bool = False,
     ):
+        check_classifier(classifier)
         self.clf = classifier
         spec: InputSpec = classifier.manifest.input
         self.spec = spec
-        if not (isinstance(fs_hz, (int, float)) and math.isfinite(fs_hz) and fs_hz > 0):
-            raise DeviceMismatchError(f"device sampling rate {fs_hz!r} Hz is not usable")
+        if isinstance(fs_hz, bool) or not (isinstance(fs_hz, numbers.Real) and math.isfinite(fs_hz) and fs_hz > 0):
+            raise DeviceMismatchError(f"device sampling rate {fs_hz!r} Hz is not usable: expected a finite number > 0")
+        lead_names = _names(lead_names, "lead_names")
+        channels = None if channels is None else _names(channels, "channels")
+        if not isinstance(gate, GateConfig):
+            raise ConfigError(f"gate {gate!r}: expected a GateConfig")
+        if not isinstance(invert, bool):
+            raise ConfigError(f"invert {invert!r}: expected True or False")
+        check_age_sex(age, sex)
         # the device must carry the whole band the model was trained on (up to its low-pass, or to
         # its Nyquist without one); it is then resampled to the model's rate
         min_fs_hz = min(2 * spec.filter.lowpass_hz, spec.fs_hz) if spec.filter.lowpass_hz else spec.fs_hz
@@ -231,14 +273,25 @@ class StreamClassifier:
             self.mix = -(np.eye(len(spec.leads)) if self.mix is None else self.mix)
         self.device_lead_names = tuple(lead_names)
         self.r_beats = self.r_negative = 0  # classified beats, and those whose R deflection is negative
-        upc = np.broadcast_to(np.asarray(uv_per_count, dtype=np.float64), (len(lead_names),))
+        upc = _per_channel(uv_per_count, len(lead_names), "uv_per_count")
+        if not np.all(upc > 0):
+            raise ConfigError(f"uv_per_count {uv_per_count!r}: expected µV per count > 0 for every channel "
+                              "(an inverted input stage: invert=True)")
         self.uv_per_count = upc[self.lead_idx]
-        base = np.broadcast_to(np.asarray(baseline_counts, dtype=np.float64), (len(lead_names),))
-        self.baseline = base[self.lead_idx]
+        self.baseline = _per_channel(baseline_counts, len(lead_names), "baseline_counts")[self.lead_idx]
+        if rail_counts is not None and (isinstance(rail_counts, bool) or not isinstance(rail_counts, numbers.Integral) or rail_counts < 1):
+            raise ConfigError(f"rail_counts {rail_counts!r}: expected the ADC's largest magnitude in counts (an int >= 1) or None")
         self.rail = rail_counts
         self.gate = gate
         self.classes = classifier.classes
         self.n_leads = len(spec.leads)
+        # a window plus 1 s (the QRS detector's look-ahead) must fit beside a quarter-buffer chunk
+        min_buffer_s = (spec.length / spec.fs_hz + 1.0) / 0.75
+        if buffer_s is None:
+            buffer_s = max(DEFAULT_BUFFER_S, min_buffer_s)
+        if isinstance(buffer_s, bool) or not (isinstance(buffer_s, numbers.Real) and math.isfinite(buffer_s) and buffer_s >= min_buffer_s):
+            raise ConfigError(f"buffer_s {buffer_s!r}: expected >= {min_buffer_s:.2f} s for this model "
+                              f"({spec.length / spec.fs_hz:g} s windows)")
         self.cap = int(round(buffer_s * self.fs))
         self.side_spec = SideSpec(spec.side_groups) if spec.side_groups else None
         self.static_side = None
@@ -291,9 +344,20 @@ class StreamClassifier:
         missing samples are counted as lost and the chain restarts after them).
         """
         t_arr = time.perf_counter() if arrival is None else arrival
+        if isinstance(first_sample, bool) or not isinstance(first_sample, numbers.Integral) or first_sample < 0:
+            raise SignalError(f"first_sample {first_sample!r}: expected the device sample counter, an int >= 0")
         counts = np.asarray(counts)
-        if counts.ndim != 2:
-            raise SignalError(f"counts must be (samples, channels), got shape {counts.shape}")
+        n_dev = len(self.device_lead_names)
+        if counts.ndim != 2 or counts.shape[1] != n_dev:
+            raise SignalError(f"counts of shape {counts.shape}: expected (samples, {n_dev}), one column per device "
+                              f"channel {list(self.device_lead_names)}")
+        if counts.dtype.kind not in "iuf":
+            raise SignalError(f"counts of dtype {counts.dtype}: expected integer or float ADC counts")
+        if lead_off is not None:
+            lo_shape = np.shape(lead_off)
+            if lo_shape not in ((n_dev,), (counts.shape[0], n_dev)):
+                raise SignalError(f"lead_off of shape {lo_shape}: expected ({n_dev},) for the whole block or "
+                                  f"({counts.shape[0]}, {n_dev}) per sample")
         step = max(1, int(self.cap * self.fs_dev / self.fs) // 4)
         if counts.shape[0] > step:
             # a backlog (coalesced blocks, a low-rate device resampled up) in pieces of a quarter

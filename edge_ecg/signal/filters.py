@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,8 +124,10 @@ MAINS_Q = 30.0
 
 
 def check_mains(mains_hz) -> tuple[float, ...]:
-    """``mains_hz`` as floats; :class:`ConfigError` naming it unless every one is a positive,
-    finite frequency in Hz."""
+    """``mains_hz`` (one frequency or several) as a tuple of floats; :class:`ConfigError` naming
+    it unless every one is a positive, finite frequency in Hz."""
+    if isinstance(mains_hz, numbers.Real) and not isinstance(mains_hz, bool):
+        mains_hz = (mains_hz,)
     try:
         freqs = tuple(float(f) for f in mains_hz)
     except (TypeError, ValueError):
