@@ -128,12 +128,14 @@ def test_a_real_counter_reset_is_still_a_restart(record):
     counts, desc = record
     enc = FrameEncoder()
     frames = [enc.data(i, counts[i : i + SPF]) for i in range(0, 3600, SPF)]
-    frames += [FrameEncoder().data(i, counts[i : i + SPF]) for i in range(0, 720, SPF)]  # rebooted: seq and counter from 0
+    rebooted = FrameEncoder()  # seq and sample counter from 0 again
+    frames += [rebooted.data(i, counts[i : i + SPF]) for i in range(0, 720, SPF)]
     dec = FrameDecoder()
     for f in frames:
         dec.feed(f)
     # the reboot's first frame repeats (seq 0, counter 0) from 100 frames ago: outside the history
     assert dec.stats.counter_resets == 1 and dec.stats.frames_stale == 0
+    assert dec.stats.frames_lost == 0  # its seq restarted too: that jump is no loss of 65,436 frames
 
 
 # -- arguments checked where they are given -----------------------------------------------------------

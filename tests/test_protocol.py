@@ -404,10 +404,32 @@ def test_text_mode_round_trip_and_scaling():
 
 
 def test_text_mode_separators_and_line_endings():
+    dec = TextDecoder(100.0, 1.0, n_channels=2)
+    events = dec.feed(b"1,2\r\n3 4\n5\t6\r\n  7 ,\t8  \n9,10,\r\nA:11,B:12\r13,14\r")
+    events += dec.feed(b"\n")  # "\r" then "\n" in the next read: one line end, not two
+    block = np.concatenate([e.counts for e in events if isinstance(e, DataBlock)])
+    # a trailing separator (print(x); print(',') per value) and Serial Plotter labels are fine
+    assert block.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10], [11, 12], [13, 14]]
+    s = dec.stats
+    assert (s.samples_lost, s.lines_empty, s.balanced()) == (0, 0, True)
+
+
+def test_text_mode_header_lines_are_not_samples_and_an_empty_field_is_no_value():
+    dec = TextDecoder(100.0, 1.0, n_channels=2)
+    events = dec.feed(b"MLII,V1\r\n1,2\r\nMLII,V1\r\n3,4\r\n5,,6\r\n7,8\r\n")
+    blocks = [(e.first_sample, e.counts.tolist()) for e in events if isinstance(e, DataBlock)]
+    assert blocks == [(0, [[1, 2], [3, 4]]), (3, [[7, 8]])]  # the headers do not move the clock
+    assert [e for e in events if isinstance(e, Gap)] == [Gap(2, 1)]
+    s = dec.stats
+    assert (s.lines_text, s.lines_bad_value, s.samples_ok, s.samples_lost) == (2, 1, 3, 1)
+
+
+def test_text_mode_counts_columns_after_the_first_line_end_when_not_told():
+    """A port opened mid-line: the tail "9" of "500,9" must not fix the column count at 1."""
     dec = TextDecoder(100.0, 1.0)
-    events = dec.feed(b"1,2\r\n3 4\n5\t6\r\n  7 ,\t8  \n")
-    block = [e for e in events if isinstance(e, DataBlock)][0]
-    assert block.counts.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]]
+    events = dec.feed(b"9\r\n" + b"500,0\r\n" * 5)
+    assert np.concatenate([e.counts for e in events if isinstance(e, DataBlock)]).shape == (5, 2)
+    assert (dec.stats.samples_lost, dec.stats.bytes_discarded) == (0, 3)
 
 
 def test_text_mode_malformed_lines_are_counted_and_keep_positions():

@@ -258,7 +258,7 @@ def test_text_mode_stream():
     sim = make_sim(counts, config=SimConfig(speed=None, text_mode=True))
     data = sim.byte_stream()
     assert data.startswith(b"1,-2\r\n30,400\r\n")
-    events = TextDecoder(FS, 5.0).feed(data)
+    events = TextDecoder(FS, 5.0, 2).feed(data)
     got = np.concatenate([e.counts for e in events if isinstance(e, DataBlock)])
     assert np.array_equal(got, counts)
 

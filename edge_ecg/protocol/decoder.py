@@ -231,11 +231,8 @@ class FrameDecoder:
         st = self._stats
         if ftype == spec.FRAME_DATA and self._stale(seq, payload):
             return  # before the seq accounting: a repeated seq is no jump of 65,535 frames
-        if self._last_seq is not None:
-            missing = (seq - self._last_seq - 1) & 0xFFFF
-            if missing:
-                st.seq_gaps += 1
-                st.frames_lost += missing
+        missing = 0 if self._last_seq is None else (seq - self._last_seq - 1) & 0xFFFF
+        resets = st.counter_resets
         self._last_seq = seq
         if ftype == spec.FRAME_DATA:
             st.frames_data += 1
@@ -257,6 +254,10 @@ class FrameDecoder:
             events.append(
                 DeviceEvent(_EVENT_NAMES.get(kind, f"unknown_{kind}"), value, sample, seq)
             )
+        # a restarted device numbers its frames from 0 again: that jump of seq is no loss
+        if missing and st.counter_resets == resets:
+            st.seq_gaps += 1
+            st.frames_lost += missing
 
     def _advance_counter(self, first: int, seq: int, events: list) -> None:
         """Account for samples between the expected counter and ``first``."""

@@ -266,3 +266,4 @@ class TextDecoderStats(_ByteSampleStats):
     lines_bad_value: int = 0
     lines_overlong: int = 0
     lines_empty: int = 0
+    lines_text: int = 0  # lines without a digit (headers, banners): not samples

@@ -1,12 +1,17 @@
 """Plain-text mode for hobby boards: one line of integers per sample.
 
 An Arduino sketch printing ``Serial.print(a); Serial.print(','); Serial.println(b);`` produces
-``"512,498\\r\\n"`` per sample. Columns may be separated by commas, spaces or tabs; lines end in
-``\\n`` (a trailing ``\\r`` is ignored). The line carries no rate, scale or counter, so the caller
-gives ``fs_hz`` and ``uv_per_count`` and the decoder counts lines.
+``"512,498\\r\\n"`` per sample. Columns are separated by a comma (spaces around it allowed),
+spaces or tabs; a separator at the end of the line (``"512,498,"``, a sketch printing one after
+every value) is ignored, an empty field inside it (``"512,,498"``) is not a value. Arduino
+Serial Plotter labels (``"MLII:512,V1:498"``) are allowed: the value is what follows the last
+``:``. Lines end in ``\\n``, ``\\r\\n`` or a lone ``\\r``. The line carries no rate, scale or
+counter, so the caller gives ``fs_hz`` and ``uv_per_count`` and the decoder counts lines.
 
-Every non-empty line is taken to be one sample: a malformed line (wrong column count, a
-non-integer, longer than ``max_line_bytes``) is counted, skipped and reported as a one-sample
+A line whose fields are all words (a header such as ``"MLII,V1"``, a banner) is not a
+sample: it is counted (``lines_text``) and skipped without moving the sample clock. Every other
+non-empty line is one sample: a malformed one (wrong column count, a non-integer, longer than
+``max_line_bytes``) is counted, skipped and reported as a one-sample
 :class:`~edge_ecg.protocol.events.Gap`, so sample positions stay aligned with the device's. This
 is a best effort: a lost newline merges two samples into one malformed line (one gap sample
 reported for two lost). Use the binary protocol when losses must be exact.
@@ -21,7 +26,15 @@ import numpy as np
 from edge_ecg.errors import ConfigError, ProtocolError
 from edge_ecg.protocol.events import DataBlock, Descriptor, Gap, TextDecoderStats
 
-_SPLIT = re.compile(rb"[,\s]+")
+_SPLIT = re.compile(rb"[ \t]*,[ \t]*|[ \t]+")
+_LINE_END = re.compile(rb"[\r\n]")
+
+
+def _int_or_none(tok: bytes) -> int | None:
+    try:
+        return int(tok)
+    except ValueError:
+        return None
 
 
 def encode_text_lines(counts: np.ndarray, separator: str = ",", newline: str = "\r\n") -> bytes:
@@ -40,9 +53,11 @@ class TextDecoder:
     """Incremental decoder of the text mode, with the ``feed``/``stats`` shape of the binary one.
 
     ``fs_hz`` (Hz) and ``uv_per_count`` (µV per count, scalar or per channel) describe the device;
-    ``n_channels=None`` takes the column count of the first well-formed line. ``baseline_counts``
-    is the count of 0 µV. ``first_line_partial=True`` drops everything up to the first newline
-    (a port opened mid-line). The first well-formed line also yields a synthetic
+    ``n_channels=None`` takes the column count of the first well-formed line after the first
+    line end (the first line may be the tail of one the device was printing when the port
+    opened). ``baseline_counts`` is the count of 0 µV. ``first_line_partial=True`` drops
+    everything up to the first line end (a port opened mid-line), uncounted; its default
+    (``None``) is ``True`` exactly when ``n_channels`` is ``None``. The first well-formed line also yields a synthetic
     :class:`~edge_ecg.protocol.events.Descriptor` built from these arguments, so a runtime
     configures itself the same way in both modes.
     """
@@ -56,7 +71,7 @@ class TextDecoder:
         baseline_counts=0,
         channel_names: tuple[str, ...] | None = None,
         max_line_bytes: int = 256,
-        first_line_partial: bool = False,
+        first_line_partial: bool | None = None,
     ) -> None:
         if not (isinstance(fs_hz, (int, float)) and fs_hz > 0):
             raise ConfigError(f"fs_hz must be a sampling rate > 0 Hz, got {fs_hz!r}")
@@ -79,8 +94,11 @@ class TextDecoder:
         self._names = channel_names
         self._n_channels = n_channels
         self._max_line = max_line_bytes
-        self._skip_line = first_line_partial  # discarding up to the next newline
+        if first_line_partial is None:
+            first_line_partial = n_channels is None
+        self._skip_line = bool(first_line_partial)  # discarding up to the next line end
         self._skip_is_overlong = False
+        self._lf_after_cr: str | None = None  # a line ended in "\r": the counter of a "\n" right after it
         self._buf = bytearray()
         self._stats = TextDecoderStats()
         self._sample = 0
@@ -107,6 +125,7 @@ class TextDecoder:
         self._buf.clear()
         self._skip_line = True
         self._skip_is_overlong = False
+        self._lf_after_cr = None
 
     def _make_descriptor(self, c: int) -> Descriptor:
         names = self._names or tuple(f"ch{k}" for k in range(c))
@@ -115,6 +134,48 @@ class TextDecoder:
         return Descriptor(
             self.fs_hz, tuple(names), uv, base, sample_format="text", samples_per_frame=1
         )
+
+    def _line(self, line: bytes, rows: list, flush_rows, lost_line, events: list) -> str:
+        """Decode one line (its end removed) into ``rows``, or count why not; returns the byte
+        counter its bytes belong to."""
+        st = self._stats
+        if len(line) > self._max_line:
+            st.lines_overlong += 1
+            lost_line()
+            return "bytes_discarded"
+        stripped = line.strip().rstrip(b",").rstrip()
+        if not stripped:
+            st.lines_empty += 1
+            return "bytes_discarded"
+        fields = [tok.rsplit(b":", 1)[-1] for tok in _SPLIT.split(stripped)]
+        values = [_int_or_none(f) for f in fields]
+        if all(v is None and f[:1].isalpha() for v, f in zip(values, fields, strict=True)):  # words: a header
+            st.lines_text += 1
+            return "bytes_discarded"
+        if None in values:
+            st.lines_bad_value += 1
+            lost_line()
+            return "bytes_discarded"
+        if self._n_channels is None:
+            self._n_channels = len(values)
+        if len(values) != self._n_channels:
+            st.lines_bad_columns += 1
+            st.last_bad_columns = len(values)
+            lost_line()
+            return "bytes_discarded"
+        if any(v < -(2**31) or v >= 2**31 for v in values):
+            st.lines_bad_value += 1
+            lost_line()
+            return "bytes_discarded"
+        if self._descriptor is None:
+            flush_rows()
+            self._descriptor = self._make_descriptor(self._n_channels)
+            events.append(self._descriptor)
+        rows.append(values)
+        st.lines_ok += 1
+        st.samples_ok += 1
+        self._sample += 1
+        return "bytes_in_frames"
 
     def feed(self, data: bytes | bytearray | memoryview) -> list:
         st = self._stats
@@ -155,7 +216,16 @@ class TextDecoder:
         pos = 0
         n = len(buf)
         while pos < n:
-            nl = buf.find(b"\n", pos)
+            if self._lf_after_cr is not None:
+                # "\r\n" is one line end, also when a read ends between the two bytes: the "\n"
+                # is counted with the line the "\r" ended
+                if buf[pos] == 0x0A:
+                    setattr(st, self._lf_after_cr, getattr(st, self._lf_after_cr) + 1)
+                    pos += 1
+                self._lf_after_cr = None
+                continue
+            m = _LINE_END.search(buf, pos)
+            nl = -1 if m is None else m.start()
             if self._skip_line:
                 if nl < 0:
                     st.bytes_discarded += n - pos
@@ -163,6 +233,8 @@ class TextDecoder:
                     break
                 st.bytes_discarded += nl + 1 - pos
                 pos = nl + 1
+                if buf[nl] == 0x0D:
+                    self._lf_after_cr = "bytes_discarded"
                 if self._skip_is_overlong:
                     st.lines_overlong += 1
                     lost_line()
@@ -176,45 +248,10 @@ class TextDecoder:
             line = bytes(buf[pos:nl])
             size = nl + 1 - pos
             pos = nl + 1
-            if len(line) > self._max_line:
-                st.bytes_discarded += size
-                st.lines_overlong += 1
-                lost_line()
-                continue
-            stripped = line.strip()
-            if not stripped:
-                st.bytes_discarded += size
-                st.lines_empty += 1
-                continue
-            try:
-                values = [int(tok) for tok in _SPLIT.split(stripped)]
-            except ValueError:
-                st.bytes_discarded += size
-                st.lines_bad_value += 1
-                lost_line()
-                continue
-            if self._n_channels is None:
-                self._n_channels = len(values)
-            if len(values) != self._n_channels:
-                st.bytes_discarded += size
-                st.lines_bad_columns += 1
-                st.last_bad_columns = len(values)
-                lost_line()
-                continue
-            if any(v < -(2**31) or v >= 2**31 for v in values):
-                st.bytes_discarded += size
-                st.lines_bad_value += 1
-                lost_line()
-                continue
-            if self._descriptor is None:
-                flush_rows()
-                self._descriptor = self._make_descriptor(self._n_channels)
-                events.append(self._descriptor)
-            rows.append(values)
-            st.bytes_in_frames += size
-            st.lines_ok += 1
-            st.samples_ok += 1
-            self._sample += 1
+            counter = self._line(line, rows, flush_rows, lost_line, events)
+            setattr(st, counter, getattr(st, counter) + size)
+            if buf[nl] == 0x0D:
+                self._lf_after_cr = counter
         flush_rows()
         del buf[:pos]
         return events

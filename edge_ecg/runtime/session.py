@@ -413,6 +413,11 @@ def malformed_input(decoder: dict | None) -> str | None:
     if decoder.get("frames_stale"):
         parts.append(f"{decoder['frames_stale']} data frames repeated earlier ones or came after their successors "
                      f"(dropped; their {decoder['samples_stale']} samples are counted once)")
+    if decoder.get("lines_text"):
+        parts.append(f"{decoder['lines_text']} lines held no number (headers or messages: skipped, not samples)")
     if parts and decoder.get("bytes_discarded"):
         parts.append(f"{decoder['bytes_discarded']} bytes discarded")
+    elif decoder.get("bytes_discarded"):  # nothing recognisable at all in them
+        parts.append(f"{decoder['bytes_discarded']} bytes discarded: no frame or line could be read from them "
+                     "(the start of a frame or line cut off when the port opened, or the wrong --format or --baud)")
     return "; ".join(parts) or None

@@ -22,6 +22,7 @@
 
 #include <Arduino.h>
 #include <SPI.h>
+#include <string.h>
 
 #include "edge_ecg_encoder.h"  // C header with extern "C" guards
 
@@ -167,7 +168,7 @@ void setup() {
   delay(150);
   ads_write(REG_CONFIG1, 0x86);      // high-resolution mode, 500 SPS
   ads_write(REG_CONFIG2, 0x00);      // no test signal
-  ads_write(REG_LOFF, 0x13);         // DC lead-off: 70 %/30 % thresholds, 24 nA
+  ads_write(REG_LOFF, 0xEF);         // COMP_TH 111 (70 %/30 %), current source, ILEAD_OFF 11 (24 nA), FLEAD_OFF 11 (DC)
   for (uint8_t c = 0; c < N_CHANNELS; ++c) ads_write(REG_CH1SET + c, 0x00);  // gain 6, normal input
   ads_write(REG_LOFF_SENSP, 0xFF);   // lead-off detection on every positive input
   ads_write(REG_LOFF_SENSN, 0xFF);   // and every negative input
@@ -187,11 +188,16 @@ void loop() {
   int8_t b = ready_block;
   if (b >= 0) {
     ready_block = -1;
+    // Copy the block out first: a descriptor write below may block on a full serial buffer
+    // (host not reading) for longer than one block, and the DRDY interrupt then refills this
+    // very block. Frames are still encoded in the order they are sent (seq must not go back).
+    static int32_t samples[SAMPLES_PER_FRAME * N_CHANNELS];
+    memcpy(samples, blocks[(uint8_t)b], sizeof samples);
+    uint32_t lead_off = block_lead_off[(uint8_t)b];
     uint64_t first = block_first_sample[(uint8_t)b];
     if (frames_sent % DESCRIPTOR_EVERY_FRAMES == 0 && frames_sent != 0) send_descriptor(first);
     size_t n = edge_ecg_encode_data(&encoder, frame, sizeof frame, first, N_CHANNELS,
-                                    EDGE_ECG_FORMAT_INT24, SAMPLES_PER_FRAME, blocks[(uint8_t)b],
-                                    block_lead_off[(uint8_t)b]);
+                                    EDGE_ECG_FORMAT_INT24, SAMPLES_PER_FRAME, samples, lead_off);
     if (n) Serial.write(frame, n);
     ++frames_sent;
     if (frames_sent % HEARTBEAT_EVERY_FRAMES == 0) {
