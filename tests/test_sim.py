@@ -138,9 +138,12 @@ def test_fault_plan_rejects_bad_values(make, match):
 
 def test_simulator_rejects_counts_outside_the_format():
     counts = np.array([[40000, 0]], np.int32)
-    with pytest.raises(ConfigError, match="int24"):
-        make_sim(counts)
-    make_sim(counts, config=SimConfig(sample_format="int24"))  # fits int24
+    with pytest.raises(ConfigError, match=r"outside int16 .*send them as int24"):
+        make_sim(counts, config=SimConfig(sample_format="int16"))
+    assert make_sim(counts).config.sample_format == "int24"  # auto: the width the counts need
+    assert make_sim(counts // 4).config.sample_format == "int16"
+    with pytest.raises(ConfigError, match="outside int24"):
+        make_sim(counts * 300)
     with pytest.raises(ProtocolError, match="at most 8"):
         Simulator(np.zeros((4, 1), np.int32), FS, 1.0, ("a-very-long-name",))
     with pytest.raises(ConfigError, match="lead names"):

@@ -252,13 +252,14 @@ def format_ec57(results: list[RecordResult]) -> str:
     def ratio(a, b):
         return pct(a / b if b else float("nan"))
 
-    head = (f"{'record':<7}{'QRS Se':>7}{'QRS +P':>7}{'VEB Se':>7}{'VEB +P':>7}{'SVEB Se':>8}{'SVEB +P':>8}"
+    w = max([7, *(len(r.record) + 1 for r in results)])  # record names of other databases are longer
+    head = (f"{'record':<{w}}{'QRS Se':>7}{'QRS +P':>7}{'VEB Se':>7}{'VEB +P':>7}{'SVEB Se':>8}{'SVEB +P':>8}"
             f" | {'off VEB Se':>10}{'+P':>7}{'off SVEB Se':>12}{'+P':>7} | {'pipeline':>8}{'ref R':>7}{'lost':>6}")
     lines = [head, "-" * len(head)]
     gs, go = EC57Counts(), EC57Counts()
 
     def row(name, s, o, ap, cp, a, c, lost):
-        return (f"{name:<7}{pct(s['qrs_se']):>7}{pct(s['qrs_ppv']):>7}{pct(s['veb_se']):>7}{pct(s['veb_ppv']):>7}"
+        return (f"{name:<{w}}{pct(s['qrs_se']):>7}{pct(s['qrs_ppv']):>7}{pct(s['veb_se']):>7}{pct(s['veb_ppv']):>7}"
                 f"{pct(s['sveb_se']):>8}{pct(s['sveb_ppv']):>8} | {pct(o['veb_se']):>10}{pct(o['veb_ppv']):>7}"
                 f"{pct(o['sveb_se']):>12}{pct(o['sveb_ppv']):>7} | {ratio(ap, cp):>8}{ratio(a, c):>7}{lost:>6}")
 
@@ -276,7 +277,7 @@ def format_ec57(results: list[RecordResult]) -> str:
     wall = sum(r.seconds for r in results)
     lat = np.concatenate([r.latencies_ms for r in results]) if results else np.zeros(0)
     p50, p99 = (np.percentile(lat, [50, 99]) if lat.size else (float("nan"), float("nan")))
-    lines.append(f"streamed {dev / 3600:.2f} h of ECG in {wall:.0f} s ({dev / wall:.0f}x real time); "
+    lines.append(f"streamed {dev / 3600:.2f} h of ECG in {wall:.1f} s ({dev / wall:.0f}x real time); "
                  f"runtime CPU {1e3 * sum(r.cpu_s for r in results) / dev:.2f} ms per stream-second; "
                  f"latency p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
                  f"VEB FPR {pct(s['veb_fpr'])} %, SVEB FPR {pct(s['sveb_fpr'])} %")

@@ -24,28 +24,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", help="write per-record results to this JSON file")
 
 
-def check_records(records: tuple[str, ...], data_dir: str | Path, skip_s: float) -> None:
-    """Before any record is streamed: every record's WFDB header must be there, and ``skip_s``
-    must leave something of each record to score (a skip past the end would print empty scores
-    beside a perfect agreement). Raises :class:`RecordError` / :class:`ConfigError` naming the
-    record; a header wfdb cannot parse here is left to the loader, which says why."""
+def check_records(records: tuple[str, ...], data_dir: str | Path, skip_s: float, clf=None,
+                  channel: str | None = None) -> None:
+    """Before any record is streamed (a folder's last record must not fail after an hour of
+    streaming the others): every record must read (header, signals, ``.atr`` annotations in
+    order), ``skip_s`` must leave something of it to score, and, with ``clf``, the model's lead
+    must be found in it (or ``channel``). Raises the loader's error or :class:`ConfigError` /
+    :class:`DeviceMismatchError` naming the record. The records stay in the loader's cache."""
+    import numpy as np
+
     from edge_ecg.bench.ec57 import check_skip
     from edge_ecg.data._common import dataset_dir
-    from edge_ecg.errors import RecordError, require
+    from edge_ecg.data.labels import aami_indices
+    from edge_ecg.data.mitdb import load_mitdb_record
+    from edge_ecg.errors import DeviceMismatchError, RecordError
+    from edge_ecg.runtime.stream import match_leads
 
-    wfdb = require("wfdb", "train")
     for name in records:
         base = dataset_dir(data_dir, "mitdb", f"{name}.hea") / name
         if not Path(f"{base}.hea").is_file():
             raise RecordError(f"record {name}: no WFDB header {base}.hea")
-        if not skip_s:
-            continue
-        try:
-            header = wfdb.rdheader(str(base))
-            length_s = float(header.sig_len) / float(header.fs)
-        except Exception:  # noqa: BLE001 - wfdb raises many types; the loader reports them properly
-            continue
-        check_skip(skip_s, length_s, name)
+        rec = load_mitdb_record(name, data_dir)
+        ann = rec.annotations
+        r = ann.sample[aami_indices(ann.symbol, record=name) >= 0]
+        if r.size and (np.any(np.diff(r) <= 0) or r[0] < 0 or r[-1] >= rec.n_samples):
+            bad = int(r[-1]) if r[-1] >= rec.n_samples else int(r[np.argmax(np.diff(r) <= 0) + 1]) if r.size > 1 else int(r[0])
+            raise RecordError(f"record {name}: beat annotation at sample {bad} is out of order or outside the record "
+                              f"({rec.n_samples} samples)")
+        if skip_s:
+            check_skip(skip_s, rec.duration_s, name)
+        if clf is not None:
+            try:
+                match_leads(clf.manifest.input.leads, rec.lead_names, (channel,) if channel else None)
+            except DeviceMismatchError as exc:
+                raise DeviceMismatchError(f"record {name}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,14 +78,15 @@ def run(args: argparse.Namespace) -> int:
     clf = classifier_from_args(args)
     data = args.data or str(shared_data_dir() / "mitdb")
     if args.records:
-        records = SPLITS.get(args.records) or tuple(r for r in args.records.split(",") if r)
+        # names as typed ("I01, I02"), each once: a record scored twice would count twice in the gross figures
+        records = SPLITS.get(args.records) or tuple(dict.fromkeys(r.strip() for r in args.records.split(",") if r.strip()))
     elif args.data:
         records = tuple(sorted(p.stem for p in Path(data).glob("*.atr") if p.with_suffix(".hea").is_file()))
         if not records:
             raise ConfigError(f"--data {data}: no record there has both a .hea header and .atr annotations")
     else:
         records = SPLITS["DS2"]
-    check_records(records, data, args.skip_s)
+    check_records(records, data, args.skip_s, clf, args.channel)
     results = []
     for name in records:
         r = ec57_record(clf, name, data, speed=args.speed, channel=args.channel, skip_s=args.skip_s, mains_hz=args.mains)

@@ -109,6 +109,8 @@ class BeatSet:
     ``x`` float32 ``(N, 1, L)`` windows in µV; ``y`` int64 index into ``classes``; ``rr``
     float32 ``(N, 4)`` RR features in seconds (:data:`edge_ecg.signal.rr.RR_FEATURE_NAMES`);
     ``record`` and ``symbol`` str arrays; ``sample`` int64 R-peak sample at ``fs_hz``.
+    ``dropped_invalid``: annotated beats left out because their window touches samples the
+    record marks invalid (a placeholder value is no ECG to learn or score on).
     """
 
     x: np.ndarray
@@ -119,6 +121,7 @@ class BeatSet:
     symbol: np.ndarray
     fs_hz: float
     classes: tuple[str, ...] = AAMI_CLASSES
+    dropped_invalid: int = 0
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -273,6 +276,7 @@ def load_beats(
     output), causally when ``streaming_rr`` (identical to :class:`edge_ecg.signal.rr.RRTracker`).
     """
     xs, ys, rrs, recs, samples, symbols = [], [], [], [], [], []
+    dropped_invalid = 0
     fs_out: float | None = None
     q_index = AAMI_CLASSES.index("Q")
     for name in _names(records):
@@ -297,6 +301,9 @@ def load_beats(
         r_out = np.clip(r_out, 0, x.shape[0] - 1)
         before, after = window.offsets(fs)
         keep = np.ones(y.shape[0], dtype=bool) if include_q else (y != q_index)
+        touches = _touches_invalid(rec, r_in, *window.offsets(rec.fs_hz))
+        dropped_invalid += int((keep & touches).sum())
+        keep &= ~touches
         xs.append(cut_windows(x, r_out[keep], before, after))
         ys.append(y[keep])
         rrs.append(rr[keep].astype(np.float32))
@@ -316,7 +323,20 @@ def load_beats(
         symbol=np.concatenate(symbols).astype(str),
         fs_hz=fs_out,
         classes=AAMI_CLASSES,
+        dropped_invalid=dropped_invalid,
     )
+
+
+def _touches_invalid(rec: Record, r: np.ndarray, before: int, after: int) -> np.ndarray:
+    """Which beats (R at samples ``r``) have a window with a sample that any lead of ``rec``
+    marks invalid (NaN)."""
+    invalid = np.isnan(rec.p_signal).any(axis=1)
+    if not invalid.any():
+        return np.zeros(r.shape[0], dtype=bool)
+    n_invalid = np.concatenate([[0], np.cumsum(invalid)])
+    lo = np.clip(r - before, 0, rec.n_samples)
+    hi = np.clip(r + after, 0, rec.n_samples)
+    return n_invalid[hi] > n_invalid[lo]
 
 
 def beat_counts(records: str | Iterable[str], data_dir: str | Path) -> dict[str, int]:

@@ -405,7 +405,7 @@ def read_record(path: str | Path, *, annotator: str | None = "atr") -> Record:
     return Record(
         name=name,
         fs_hz=float(rec.fs),
-        lead_names=tuple(str(s) for s in rec.sig_name),
+        lead_names=_lead_names(rec.sig_name, rec.n_sig),
         p_signal=p_signal,
         d_signal=d_signal,
         adc_gain=gain,
@@ -658,3 +658,12 @@ def _read_npz(path: Path) -> Record:
         )
     except (KeyError, ValueError, TypeError, SignalError) as exc:
         raise RecordError(f"{path}: malformed edge-ecg record: {exc}") from exc
+
+
+def _lead_names(sig_name, n_sig: int) -> tuple[str, ...]:
+    """The header's channel names; a channel the header leaves unnamed becomes ``ECG`` (one
+    channel) or ``ECG1``, ``ECG2``, … (its position), as Holter databases name them, so the
+    unnamed-channel rule of lead matching applies instead of a lead called "None"."""
+    names = list(sig_name or [None] * n_sig)
+    return tuple(str(s).strip() if s is not None and str(s).strip() else ("ECG" if n_sig == 1 else f"ECG{i + 1}")
+                 for i, s in enumerate(names))

@@ -19,7 +19,7 @@ def replay_record(record, clf: Classifier, *, speed: float | None = None, sinks:
     simulator (its ``fault_log`` is the truth to check the session's account against).
     ``channels``: the record's channels that feed the model's leads (default: by lead name);
     ``mains_hz``: the runtime's mains notches."""
-    from edge_ecg.runtime.sources import SerialSource, SourceConfig
+    from edge_ecg.runtime.sources import REPLAY_WAIT_S, SerialSource, SourceConfig
     from edge_ecg.sim.simulator import SimConfig, Simulator
 
     sim = Simulator.from_record(record, start_s=start_s, duration_s=duration_s,
@@ -28,7 +28,7 @@ def replay_record(record, clf: Classifier, *, speed: float | None = None, sinks:
     port = handle.wait_ready()
     session = StreamSession(clf, sinks=sinks, channels=channels, mains_hz=mains_hz)
     session.keep_results = True
-    source = SerialSource(port, config=SourceConfig(overflow_wait_s=30.0))
+    source = SerialSource(port, config=SourceConfig(overflow_wait_s=REPLAY_WAIT_S))
     try:
         session.run(source, until_sample=sim.n_samples, idle_timeout_s=idle_timeout_s)
     finally:

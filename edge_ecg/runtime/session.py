@@ -192,7 +192,8 @@ class StreamSession:
             self.stats.results += 1
             self.stats.class_counts[r.label] = self.stats.class_counts.get(r.label, 0) + 1
             if r.quality == "ok":
-                self.latencies_ms.append(r.latency_ms)
+                if r.kind != "no_beat":  # latency of a label, not of a silence
+                    self.latencies_ms.append(r.latency_ms)
             else:
                 self.stats.unreadable += 1
                 self.stats.unreadable_reasons[r.reason or "?"] = self.stats.unreadable_reasons.get(r.reason or "?", 0) + 1

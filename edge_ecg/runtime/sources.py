@@ -70,6 +70,11 @@ class Overflow:
     ranges: tuple[tuple[int, int], ...]
 
 
+REPLAY_WAIT_S = 30.0
+"""``overflow_wait_s`` of a replay (``ec57``, ``stream --no-drop``): a sender that can wait is
+made to wait this long for room before the oldest events are dropped after all."""
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     """Settings of a :class:`SerialSource`.

@@ -45,6 +45,14 @@ from edge_ecg.typed import check_field_types
 UNREADABLE = "unreadable"
 DEFAULT_BUFFER_S = 12.0  # signal kept for windows in flight (longer when a model's window needs it)
 GATE_TEMPLATE_BEATS = 8  # beats in the template GateConfig.beat_context_corr compares a beat with
+NO_BEAT = "no beat"
+NO_BEAT_S = 4.0
+"""A beat stream that detects no QRS for this long emits a ``kind="no_beat"`` result for the
+stretch (and one more for every further ``NO_BEAT_S``): ``unreadable`` with the reason when
+the signal could not be read (lead off, saturation, flat line), else label ``"no beat"`` (a
+pause or asystole, or beats too small to detect). A monitor never goes silent without saying
+why; monitors commonly alarm on asystole after about 4 s."""
+NO_BEAT_MARGIN_S = 1.0  # a QRS is decided up to this long after its R (hold + look-ahead)
 
 
 class LatencyWindow:
@@ -91,7 +99,7 @@ class StreamResult:
     reason: str | None = None  # why unreadable
     latency_ms: float = 0.0  # from the arrival of the last sample it needed to this result
     probs: dict[str, float] = field(default_factory=dict)
-    kind: str = "beat"
+    kind: str = "beat"  # "beat", "window", or "no_beat" (a stretch without a QRS: see NO_BEAT_S)
 
     def to_json_dict(self) -> dict:
         d = {
@@ -175,7 +183,11 @@ def match_leads(wanted: tuple[str, ...], available: tuple[str, ...],
         try:
             columns, weights = lead_weights(available, wanted, derive=True)
         except DeviceMismatchError as exc:
-            raise DeviceMismatchError(f"the device cannot feed the model: {exc}; it cannot be classified without it") from None
+            raise DeviceMismatchError(
+                f"the device cannot feed the model: {exc}; it cannot be classified without it. If one of its channels "
+                "carries that lead under another name, name it: --channels NAME (stream), --channel NAME (ec57), "
+                "channels=(NAME,) (Python)"
+            ) from None
         direct = weights.shape[0] == weights.shape[1] and np.array_equal(weights, np.eye(len(wanted)))
         return columns, None if direct else weights
     out = []
@@ -328,6 +340,7 @@ class StreamClassifier:
             self.gate_template = BeatTemplate(GATE_TEMPLATE_BEATS) if self.gate.beat_context_corr is not None else None
             self.pending: deque[tuple[int, list[float] | None]] = deque()  # (R model index, rr)
             self.waiting_r: int | None = None
+            self.quiet_from = self.settle_until  # model index since which no QRS was detected
         else:
             hop = int(round(self.spec.window.hop_s * self.fs))
             self.next_window = self.seg_m0 + self.delay + int(round(self.gate.settle_s * self.fs))
@@ -477,13 +490,17 @@ class StreamClassifier:
     # -- beats ------------------------------------------------------------------------------
     def _beats(self, t_arr: float, *, new: np.ndarray | None = None, final: bool = False, reason: str = "") -> list[StreamResult]:
         peaks = self.qrs.flush() if final else self.qrs.process(new)
+        out = []
         for r in peaks:
             m = self.seg_m0 + int(r)
+            out += self._no_beats(t_arr, until=m)
+            self.quiet_from = max(self.quiet_from, m)
             rows = self.rr.push(m)
             self._queue(m, rows)
         if final:
             self._queue(None, self.rr.flush())
-        out = []
+        else:
+            out += self._no_beats(t_arr, until=self.m_end - int(round(NO_BEAT_MARGIN_S * self.fs)))
         L = self.spec.length
         while self.pending and self.pending[0][1] is not None:
             m, rr = self.pending[0]
@@ -499,6 +516,29 @@ class StreamClassifier:
             while self.pending:
                 m, _ = self.pending.popleft()
                 out.append(self._unreadable(m, reason or "incomplete window", t_arr))
+        return out
+
+    def _no_beats(self, t_arr: float, *, until: int) -> list[StreamResult]:
+        """A ``no_beat`` result for every :data:`NO_BEAT_S` stretch without a QRS that ends by
+        model index ``until`` (see :data:`NO_BEAT_S`)."""
+        span = int(round(NO_BEAT_S * self.fs))
+        out = []
+        while self.quiet_from + span <= until:
+            start = self.quiet_from
+            self.quiet_from += span
+            reason = self._window_reason(start, start + span)
+            if reason is None:  # flat for the second half: the stretch begins with the last beat's tail
+                flat = np.flatnonzero(self.buf[np.arange(start + span // 2, start + span) % self.cap].std(axis=0) < self.gate.flat_uv)
+                if flat.size:
+                    reason = "flat line on " + ", ".join(f"lead {self.spec.leads[i]}" for i in flat)
+            if reason is not None:
+                out.append(self._unreadable(start, reason, t_arr, kind="no_beat"))
+                continue
+            dev = self._m_to_dev(start)
+            res = StreamResult(dev, dev / self.fs_dev, NO_BEAT, 0.0, "ok", f"no QRS detected in the {NO_BEAT_S:g} s from here",
+                               (time.perf_counter() - t_arr) * 1e3, {}, "no_beat")
+            self._count(res)
+            out.append(res)
         return out
 
     def _queue(self, m: int | None, rows: list[list[float]]) -> None:

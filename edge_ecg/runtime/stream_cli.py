@@ -24,6 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no JSON lines on stdout")
     p.add_argument("--plot", action="store_true", help="live matplotlib view of the last seconds with labels")
     p.add_argument("--duration", type=float, help="stop after this many seconds of wall time")
+    p.add_argument("--no-drop", action="store_true",
+                   help="when this host falls behind, stop reading until it catches up (the sender waits) instead of "
+                        "dropping the oldest samples: for replays (edge-ecg simulate --speed max), never for a live "
+                        "device, whose own buffer would overflow")
     p.add_argument("--age", type=float, help="patient age in years, for models that fuse it")
     p.add_argument("--sex", choices=("M", "F"), help="patient sex, for models that fuse it")
     p.add_argument("--beat-context", type=float, metavar="S",
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_ecg.errors import ConfigError
     from edge_ecg.runtime.session import StreamSession, print_summary
     from edge_ecg.runtime.sinks import JsonlSink, PlotSink, dumps_strict
-    from edge_ecg.runtime.sources import SerialSource, SourceConfig
+    from edge_ecg.runtime.sources import REPLAY_WAIT_S, SerialSource, SourceConfig
     from edge_ecg.runtime.stream import GateConfig
 
     if args.duration is not None and not args.duration > 0:
@@ -103,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     session = StreamSession(clf, sinks=sinks, age=args.age, sex=args.sex, gate=GateConfig(beat_context_s=args.beat_context, beat_context_corr=args.beat_context_corr),
                             channels=tuple(args.channels.split(",")) if args.channels else None, mains_hz=args.mains,
                             invert=args.invert)
-    source = SerialSource(args.port, make_decoder(args, clf), SourceConfig(baudrate=args.baud))
+    source = SerialSource(args.port, make_decoder(args, clf), SourceConfig(baudrate=args.baud, overflow_wait_s=REPLAY_WAIT_S if args.no_drop else 0.0))
     stop = threading.Event()
     # a service manager (systemctl stop, timeout) ends the stream as Ctrl-C does: summary included
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -67,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-wait", action="store_true", help="start without waiting for a reader to open the port"
     )
     g = parser.add_argument_group("wire format")
-    g.add_argument("--format", dest="sample_format", choices=("int16", "int24"), default="int16")
+    g.add_argument("--format", dest="sample_format", choices=("auto", "int16", "int24"), default="auto",
+                   help="sample width on the wire (default auto: int16 when the record's counts fit, else int24)")
     g.add_argument("--samples-per-frame", type=int, default=10)
     g.add_argument(
         "--text", action="store_true", help="plain-text mode: one line of integers per sample"
@@ -178,9 +179,11 @@ def run(args: argparse.Namespace) -> int:
         print(where, flush=True)
 
     pace = "max speed" if args.speed is None else f"{args.speed:g}x real time"
+    invalid = 0 if sim.lead_off is None else int(sim.lead_off.sum())
     print(
         f"edge-ecg simulate: {record.name}, {sim.n_samples} samples x {len(sim.descriptor.channel_names)} "
-        f"leads at {sim.fs_hz:g} Hz, {pace}; {'waiting for a reader' if config.wait_for_reader else 'not waiting'}",
+        f"leads at {sim.fs_hz:g} Hz, {pace}; {'waiting for a reader' if config.wait_for_reader else 'not waiting'}"
+        + (f"; {invalid} samples the record marks invalid are sent as lead-off" if invalid else ""),
         file=sys.stderr,
         flush=True,
     )

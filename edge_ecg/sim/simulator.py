@@ -16,6 +16,7 @@ paced: the pty's buffer (a few KB) blocks the writer until the reader catches up
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -52,7 +53,7 @@ class SimConfig:
 
     speed: float | None = 1.0
     samples_per_frame: int = 10
-    sample_format: str = "int16"
+    sample_format: str = "auto"  # "int16", "int24", or "auto": int16 when the counts fit, else int24
     text_mode: bool = False
     descriptor_every_frames: int = 100
     heartbeat_every_frames: int = 50
@@ -77,7 +78,8 @@ class SimConfig:
             raise ConfigError(
                 f"samples_per_frame must be an int >= 1, got {self.samples_per_frame!r}"
             )
-        format_code(self.sample_format)  # raises ProtocolError naming the value
+        if self.sample_format != "auto":
+            format_code(self.sample_format)  # raises ProtocolError naming the value
         for name in (
             "descriptor_every_frames",
             "heartbeat_every_frames",
@@ -244,11 +246,15 @@ class Simulator:
         self.counts = arr.astype(np.int32, copy=False)
         self.fs_hz = float(fs_hz)
         self.lead_off = lead_off
+        if self.config.sample_format == "auto":  # a record of a 24-bit ADC (e.g. format 32) needs int24
+            _n, _w, lo16, hi16 = spec.SAMPLE_FORMATS[format_code("int16")]
+            fits = lo16 <= arr.min() and arr.max() <= hi16
+            self.config = dataclasses.replace(self.config, sample_format="int16" if fits else "int24")
         name, _w, lo, hi = spec.SAMPLE_FORMATS[format_code(self.config.sample_format)]
         if not self.config.text_mode and (arr.min() < lo or arr.max() > hi):
             raise ConfigError(
                 f"counts span {int(arr.min())}..{int(arr.max())}, outside {name} ({lo}..{hi}); "
-                f"use sample_format='int24'"
+                "send them as int24 (simulate --format int24 or auto; SimConfig(sample_format='int24'))"
             )
         self._descriptor = Descriptor(
             fs_hz=self.fs_hz,
@@ -293,7 +299,12 @@ class Simulator:
         fault_log_path: str | Path | None = None,
     ) -> Simulator:
         """A simulator replaying ``record`` (an :class:`edge_ecg.data.records.Record`) from
-        ``start_s`` for ``duration_s`` seconds (to the end when ``None``)."""
+        ``start_s`` for ``duration_s`` seconds (to the end when ``None``).
+
+        Samples the record marks invalid (NaN in ``p_signal``: WFDB's "no sample" value, a
+        dropout) are sent as a device sends an electrode it cannot read: at the baseline, with
+        the channel's lead-off flag set. The stream then reports the beats on them unreadable
+        instead of classifying the placeholder value (:attr:`invalid_samples` counts them)."""
         fs = float(record.fs_hz)
         a = int(round(start_s * fs))
         b = (
@@ -306,13 +317,14 @@ class Simulator:
                 f"start_s={start_s} / duration_s={duration_s} select no samples of record "
                 f"{record.name!r} ({record.duration_s:.1f} s)"
             )
+        baseline = np.asarray(record.baseline, dtype=np.int64)
+        invalid = np.isnan(np.asarray(record.p_signal[a:b], dtype=np.float64))
         if record.d_signal is not None:
-            counts = np.asarray(record.d_signal[a:b], dtype=np.int32)
+            counts = np.array(record.d_signal[a:b], dtype=np.int32)
         else:  # physical values only: quantise with the record's own gain and baseline
             p = np.nan_to_num(np.asarray(record.p_signal[a:b], dtype=np.float64), nan=0.0)
-            counts = np.rint(p * np.asarray(record.adc_gain) + np.asarray(record.baseline)).astype(
-                np.int32
-            )
+            counts = np.rint(p * np.asarray(record.adc_gain) + baseline).astype(np.int32)
+        counts[invalid] = np.broadcast_to(baseline, counts.shape)[invalid]
         names = tuple(
             n.encode("ascii", "replace").decode()[: spec.CHANNEL_NAME_BYTES]
             for n in record.lead_names
@@ -322,7 +334,8 @@ class Simulator:
             fs,
             record.uv_per_count(),
             names,
-            baseline_counts=np.asarray(record.baseline, dtype=np.int64),
+            baseline_counts=baseline,
+            lead_off=invalid if invalid.any() else None,
             config=config,
             faults=faults,
             fault_log_path=fault_log_path,
