@@ -33,9 +33,9 @@ uint16_t edge_ecg_crc16_update(uint16_t crc, const uint8_t *data, size_t len) {
         crc ^= (uint16_t)((uint16_t)data[i] << 8);
         for (bit = 0; bit < 8; ++bit) {
             if (crc & 0x8000u) {
-                crc = (uint16_t)((crc << 1) ^ EDGE_ECG_CRC_POLY);
+                crc = (uint16_t)(((unsigned)crc << 1) ^ EDGE_ECG_CRC_POLY);
             } else {
-                crc = (uint16_t)(crc << 1);
+                crc = (uint16_t)((unsigned)crc << 1);
             }
         }
     }
@@ -85,7 +85,7 @@ size_t edge_ecg_encode_data(edge_ecg_encoder_t *enc, uint8_t *out, size_t out_ca
     uint8_t *p;
     uint32_t i, total;
     unsigned b;
-    if (frame == 0u || frame > out_cap || counts == NULL) return 0u;
+    if (enc == NULL || out == NULL || frame == 0u || frame > out_cap || counts == NULL) return 0u;
     if (n_channels < 32u && (lead_off_mask >> n_channels) != 0u) return 0u;
     p = out + EDGE_ECG_HEADER_SIZE;
     put_u64(p + EDGE_ECG_DATA_OFF_FIRST_SAMPLE, first_sample);
@@ -114,8 +114,12 @@ size_t edge_ecg_encode_descriptor(edge_ecg_encoder_t *enc, uint8_t *out, size_t 
     uint32_t payload;
     uint8_t *p;
     unsigned c;
-    if (d == NULL || d->n_channels < 1u || d->n_channels > EDGE_ECG_MAX_CHANNELS) return 0u;
+    if (enc == NULL || out == NULL || d == NULL) return 0u;
+    if (d->n_channels < 1u || d->n_channels > EDGE_ECG_MAX_CHANNELS) return 0u;
     if (sample_bytes(d->sample_format) == 0u || d->fs_millihz == 0u) return 0u;
+    /* the nominal frame size must fit one frame (a host sizes its buffers by it) */
+    if (d->samples_per_frame < 1u ||
+        edge_ecg_data_frame_size(d->n_channels, d->sample_format, d->samples_per_frame) == 0u) return 0u;
     if (d->channel_names == NULL || d->uv_per_count == NULL || d->baseline_counts == NULL) return 0u;
     payload = EDGE_ECG_DESCRIPTOR_PAYLOAD_LEN(d->n_channels);
     if (EDGE_ECG_FRAME_LEN(payload) > out_cap) return 0u;
@@ -134,11 +138,14 @@ size_t edge_ecg_encode_descriptor(edge_ecg_encoder_t *enc, uint8_t *out, size_t 
         const char *name = d->channel_names[c];
         size_t len = 0;
         uint32_t bits;
-        if (name == NULL || !(d->uv_per_count[c] > 0.0f)) return 0u;
+        /* a finite, normal, positive scale: NaN, inf and denormals fail these comparisons */
+        if (name == NULL || !(d->uv_per_count[c] >= 1.17549435e-38f && d->uv_per_count[c] <= 3.40282347e38f)) return 0u;
         while (name[len] != '\0') {
-            if (len == EDGE_ECG_CHANNEL_NAME_BYTES || (uint8_t)name[len] > 0x7Fu) return 0u;
+            /* printable ASCII only: the host shows and matches these names */
+            if (len == EDGE_ECG_CHANNEL_NAME_BYTES || (uint8_t)name[len] < 0x20u || (uint8_t)name[len] > 0x7Eu) return 0u;
             ++len;
         }
+        if (len == 0u) return 0u;
         memset(ch + EDGE_ECG_CHANNEL_OFF_NAME, 0, EDGE_ECG_CHANNEL_NAME_BYTES);
         memcpy(ch + EDGE_ECG_CHANNEL_OFF_NAME, name, len);
         memcpy(&bits, &d->uv_per_count[c], sizeof bits);
@@ -150,8 +157,10 @@ size_t edge_ecg_encode_descriptor(edge_ecg_encoder_t *enc, uint8_t *out, size_t 
 
 size_t edge_ecg_encode_event(edge_ecg_encoder_t *enc, uint8_t *out, size_t out_cap,
                              uint64_t sample, uint8_t kind, int32_t value) {
-    uint8_t *p = out + EDGE_ECG_HEADER_SIZE;
-    if (EDGE_ECG_FRAME_LEN(EDGE_ECG_EVENT_SIZE) > out_cap) return 0u;
+    uint8_t *p;
+    if (enc == NULL || out == NULL || EDGE_ECG_FRAME_LEN(EDGE_ECG_EVENT_SIZE) > out_cap) return 0u;
+    if (kind != EDGE_ECG_EVENT_BUTTON && kind != EDGE_ECG_EVENT_MARKER && kind != EDGE_ECG_EVENT_BATTERY) return 0u;
+    p = out + EDGE_ECG_HEADER_SIZE;
     put_u64(p + EDGE_ECG_EVENT_OFF_SAMPLE, sample);
     p[EDGE_ECG_EVENT_OFF_KIND] = kind;
     memset(p + EDGE_ECG_EVENT_OFF_RESERVED, 0, 3u);
@@ -161,8 +170,9 @@ size_t edge_ecg_encode_event(edge_ecg_encoder_t *enc, uint8_t *out, size_t out_c
 
 size_t edge_ecg_encode_heartbeat(edge_ecg_encoder_t *enc, uint8_t *out, size_t out_cap,
                                  uint64_t next_sample, uint32_t uptime_ms) {
-    uint8_t *p = out + EDGE_ECG_HEADER_SIZE;
-    if (EDGE_ECG_FRAME_LEN(EDGE_ECG_HEARTBEAT_SIZE) > out_cap) return 0u;
+    uint8_t *p;
+    if (enc == NULL || out == NULL || EDGE_ECG_FRAME_LEN(EDGE_ECG_HEARTBEAT_SIZE) > out_cap) return 0u;
+    p = out + EDGE_ECG_HEADER_SIZE;
     put_u64(p + EDGE_ECG_HEARTBEAT_OFF_NEXT_SAMPLE, next_sample);
     put_u32(p + EDGE_ECG_HEARTBEAT_OFF_UPTIME_MS, uptime_ms);
     return finish_frame(enc, out, EDGE_ECG_FRAME_HEARTBEAT, EDGE_ECG_HEARTBEAT_SIZE);

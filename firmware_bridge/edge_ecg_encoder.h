@@ -42,9 +42,9 @@ typedef struct {
     uint16_t fw_patch;
     uint8_t n_channels;                /* 1..EDGE_ECG_MAX_CHANNELS */
     uint8_t sample_format;             /* EDGE_ECG_FORMAT_INT16 or EDGE_ECG_FORMAT_INT24 */
-    uint16_t samples_per_frame;        /* nominal */
-    const char *const *channel_names;  /* NUL-terminated ASCII, at most 8 characters each */
-    const float *uv_per_count;         /* microvolts per count, > 0 */
+    uint16_t samples_per_frame;        /* nominal; 1.. what one frame of these channels can carry */
+    const char *const *channel_names;  /* NUL-terminated printable ASCII, 1 to 8 characters each */
+    const float *uv_per_count;         /* microvolts per count: finite, normal, > 0 */
     const int32_t *baseline_counts;    /* count of 0 uV */
 } edge_ecg_descriptor_t;
 
@@ -67,7 +67,9 @@ size_t edge_ecg_encode_data(edge_ecg_encoder_t *enc, uint8_t *out, size_t out_ca
 size_t edge_ecg_encode_descriptor(edge_ecg_encoder_t *enc, uint8_t *out, size_t out_cap,
                                   const edge_ecg_descriptor_t *d);
 
-/* kind: EDGE_ECG_EVENT_BUTTON / _MARKER / _BATTERY; sample: the sample counter at the event. */
+/* kind: EDGE_ECG_EVENT_BUTTON / _MARKER / _BATTERY (any other kind: 0); sample: the sample
+ * counter at the event. Every encoder returns the frame's length in bytes, or 0 (nothing
+ * written, seq unchanged) for an invalid argument, a NULL pointer or out_cap too small. */
 size_t edge_ecg_encode_event(edge_ecg_encoder_t *enc, uint8_t *out, size_t out_cap,
                              uint64_t sample, uint8_t kind, int32_t value);
 

@@ -120,6 +120,38 @@ int main(int argc, char **argv) {
               "rejects", "lead-off bit beyond the channel count");
         check(edge_ecg_data_frame_size(32u, EDGE_ECG_FORMAT_INT24, 200u) == 0u,
               "rejects", "payload over EDGE_ECG_MAX_PAYLOAD_BYTES");
+        check(edge_ecg_encode_event(&enc, out, sizeof out, 0u, 0u, 1) == 0u, "rejects", "unknown event kind");
+        check(edge_ecg_encode_heartbeat(&enc, NULL, sizeof out, 0u, 0u) == 0u, "rejects", "NULL output buffer");
+        {
+            static const char *const names[1] = {"II"};
+            static const char *const empty[1] = {""};
+            volatile float big = 3.0e38f;  /* overflows to +inf at run time, as a bad calibration would */
+            float inf_uv[1];
+            const float uv[1] = {1.0f};
+            const int32_t base[1] = {0};
+            edge_ecg_descriptor_t d;
+            inf_uv[0] = big * 10.0f;
+            memset(&d, 0, sizeof d);
+            d.fs_millihz = 360000u;
+            d.n_channels = 1u;
+            d.sample_format = EDGE_ECG_FORMAT_INT16;
+            d.samples_per_frame = 10u;
+            d.channel_names = names;
+            d.uv_per_count = uv;
+            d.baseline_counts = base;
+            check(edge_ecg_encode_descriptor(&enc, out, sizeof out, &d) > 0u, "accepts", "a valid descriptor");
+            enc.seq = 0u;
+            d.samples_per_frame = 0u;
+            check(edge_ecg_encode_descriptor(&enc, out, sizeof out, &d) == 0u, "rejects", "samples_per_frame 0");
+            d.samples_per_frame = 3000u;
+            check(edge_ecg_encode_descriptor(&enc, out, sizeof out, &d) == 0u, "rejects", "samples_per_frame over one frame");
+            d.samples_per_frame = 10u;
+            d.uv_per_count = inf_uv;
+            check(edge_ecg_encode_descriptor(&enc, out, sizeof out, &d) == 0u, "rejects", "infinite uv_per_count");
+            d.uv_per_count = uv;
+            d.channel_names = empty;
+            check(edge_ecg_encode_descriptor(&enc, out, sizeof out, &d) == 0u, "rejects", "an empty channel name");
+        }
         check(enc.seq == 0u, "sequence counter unchanged", "after rejected frames");
     }
 

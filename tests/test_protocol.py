@@ -187,7 +187,7 @@ def test_encoder_rejects_bad_input_naming_the_value(counts, fmt, match):
 def test_encoder_rejects_bad_descriptor_and_keeps_seq():
     enc = FrameEncoder(seq=5)
     bad_name = Descriptor(360.0, ("MLII-too-long",), [5.0], [0])
-    with pytest.raises(ProtocolError, match="at most 8"):
+    with pytest.raises(ProtocolError, match="1 to 8 printable ASCII"):
         enc.descriptor(bad_name)
     with pytest.raises(ProtocolError, match="uv_per_count"):
         enc.descriptor(Descriptor(360.0, ("A",), [0.0], [0]))

@@ -144,7 +144,7 @@ def test_simulator_rejects_counts_outside_the_format():
     assert make_sim(counts // 4).config.sample_format == "int16"
     with pytest.raises(ConfigError, match="outside int24"):
         make_sim(counts * 300)
-    with pytest.raises(ProtocolError, match="at most 8"):
+    with pytest.raises(ProtocolError, match="1 to 8 printable ASCII"):
         Simulator(np.zeros((4, 1), np.int32), FS, 1.0, ("a-very-long-name",))
     with pytest.raises(ConfigError, match="lead names"):
         Simulator(np.zeros((4, 2), np.int32), FS, 1.0, ("I",))

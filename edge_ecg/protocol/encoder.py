@@ -125,9 +125,9 @@ def _ascii_name(name: str) -> bytes:
         raw = name.encode("ascii")
     except UnicodeEncodeError:
         raise ProtocolError(f"channel name {name!r} must be ASCII") from None
-    if len(raw) > spec.CHANNEL_NAME_BYTES or b"\x00" in raw:
+    if not 1 <= len(raw) <= spec.CHANNEL_NAME_BYTES or not raw.isascii() or not all(0x20 <= b < 0x7F for b in raw):
         raise ProtocolError(
-            f"channel name {name!r} must be at most {spec.CHANNEL_NAME_BYTES} ASCII bytes without NUL"
+            f"channel name {name!r} must be 1 to {spec.CHANNEL_NAME_BYTES} printable ASCII characters"
         )
     return raw
 
@@ -142,9 +142,10 @@ def encode_descriptor(seq: int, descriptor: Descriptor) -> bytes:
             f"uv_per_count and baseline_counts need one value per channel ({c}), got "
             f"{d.uv_per_count.shape} and {d.baseline_counts.shape}"
         )
-    if not np.all(np.isfinite(d.uv_per_count)) or np.any(d.uv_per_count <= 0):
+    f32 = np.finfo(np.float32)
+    if not np.all((d.uv_per_count >= f32.tiny) & (d.uv_per_count <= f32.max)):  # NaN fails too
         raise ProtocolError(
-            f"uv_per_count must be finite and > 0 µV per count, got {d.uv_per_count}"
+            f"uv_per_count must be finite, > 0 µV per count and a normal float32, got {d.uv_per_count}"
         )
     fs_millihz = round(d.fs_hz * 1000)
     if not (math.isfinite(d.fs_hz) and 0 < fs_millihz < 2**32):
@@ -156,8 +157,12 @@ def encode_descriptor(seq: int, descriptor: Descriptor) -> bytes:
         )
     if not 0 <= d.device_id < 2**32:
         raise ProtocolError(f"device_id must be 0..2**32-1, got {d.device_id}")
-    if not 0 <= d.samples_per_frame < 2**16:
-        raise ProtocolError(f"samples_per_frame must be 0..65535, got {d.samples_per_frame}")
+    most = spec.max_samples_per_frame(c, format_code(d.sample_format))
+    if not 1 <= d.samples_per_frame <= most:
+        raise ProtocolError(
+            f"samples_per_frame must be 1..{most} (what one frame of {c} {d.sample_format} channels carries), "
+            f"got {d.samples_per_frame}"
+        )
     payload = bytearray(
         spec.DESCRIPTOR_STRUCT.pack(
             d.next_sample,

@@ -13,7 +13,7 @@ from typing import TextIO
 
 import numpy as np
 
-from edge_ecg.errors import ConfigError
+from edge_ecg.errors import ConfigError, DeviceMismatchError
 from edge_ecg.models.side import check_age_sex
 from edge_ecg.protocol.events import (
     CounterReset,
@@ -122,11 +122,14 @@ class StreamSession:
         if self.sc is not None:
             self._lost_outside += self.sc.stats["samples_lost"]
         self.descriptor = d
-        self.sc = StreamClassifier(
-            self.clf, fs_hz=d.fs_hz, lead_names=d.channel_names, uv_per_count=d.uv_per_count,
-            baseline_counts=d.baseline_counts, rail_counts=RAILS.get(d.sample_format), gate=self.gate,
-            age=self.age, sex=self.sex, channels=self.channels, mains_hz=self.mains_hz, invert=self.invert,
-        )
+        try:
+            self.sc = StreamClassifier(
+                self.clf, fs_hz=d.fs_hz, lead_names=d.channel_names, uv_per_count=d.uv_per_count,
+                baseline_counts=d.baseline_counts, rail_counts=RAILS.get(d.sample_format), gate=self.gate,
+                age=self.age, sex=self.sex, channels=self.channels, mains_hz=self.mains_hz, invert=self.invert,
+            )
+        except ConfigError as exc:  # the session's own settings were checked at init: this is the device's
+            raise DeviceMismatchError(f"the device's descriptor cannot be used: {exc}") from None
         return out
 
     def handle(self, ev) -> list[StreamResult]:

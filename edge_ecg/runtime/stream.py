@@ -215,7 +215,8 @@ def _per_channel(value, n: int, what: str) -> np.ndarray:
     except (TypeError, ValueError):
         raise ConfigError(f"{what} {value!r}: expected a number or one per channel ({n})") from None
     if a.size not in (1, n) or not np.all(np.isfinite(a)):
-        raise ConfigError(f"{what} {value!r}: expected one finite number or {n} (one per channel)")
+        shown = a.tolist() if isinstance(value, np.ndarray) else value
+        raise ConfigError(f"{what} {shown!r}: expected one finite number or {n} (one per channel)")
     return np.broadcast_to(a, (n,)).copy()
 
 
