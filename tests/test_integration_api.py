@@ -283,3 +283,15 @@ def test_the_readme_python_api_example_runs_as_written(frames, capsys):
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the documented example itself
     out = capsys.readouterr().out
     assert "PVC at" in out and "'samples_in': 21600" in out and "'samples_lost': 0" in out
+
+
+def test_a_frame_in_another_sample_format_than_described_is_not_classified(tflite_clf, record):
+    """int24 frames after an int16 descriptor: their counts are on another scale (x256 if the
+    device also changed gain), so they are lost to the classifier, never read at the old scale."""
+    counts, desc = record
+    enc = FrameEncoder()
+    frames = [enc.descriptor(desc)] + [enc.data(i, counts[i : i + SPF]) for i in range(0, 3600, SPF)]
+    frames += [enc.data(i, counts[i : i + SPF], "int24") for i in range(3600, 7200, SPF)]
+    s, dec, _ = _run_frames(tflite_clf, frames)
+    assert s.stats.samples_mismatched == 3600 and s.stats.samples_in == 3600
+    assert s.samples_lost == 3600  # received + lost = sent

@@ -298,11 +298,12 @@ class FrameDecoder:
         self._next_sample = first + ns
         self._stats.samples_ok += ns
         d = self._descriptor
-        if d is not None and d.n_channels == c:
+        fmt_name = _FORMAT_NAMES.get(fmt)
+        if d is not None and d.n_channels == c and d.sample_format == fmt_name:
             return DataBlock(
-                first, counts, lead_off, seq, d.fs_hz, d.uv_per_count, d.baseline_counts
+                first, counts, lead_off, seq, d.fs_hz, d.uv_per_count, d.baseline_counts, fmt_name
             )
-        return DataBlock(first, counts, lead_off, seq)
+        return DataBlock(first, counts, lead_off, seq, sample_format=fmt_name)
 
     @staticmethod
     def _parse_descriptor(seq: int, payload: bytes) -> Descriptor:

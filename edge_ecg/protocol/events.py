@@ -101,7 +101,9 @@ class DataBlock:
     ``counts`` is int32 ``(n, C)``; ``lead_off`` bool ``(C,)`` (electrode off at any time in the
     block; a read-only array the decoder shares between blocks with the same flags).
     ``fs_hz``, ``uv_per_count`` and ``baseline_counts`` come from the latest descriptor with a
-    matching channel count (``None`` before one has arrived).
+    matching channel count and sample format (``None`` before one has arrived, or when the frame
+    does not match it). ``sample_format``: the frame's wire format (``None`` for a block built by
+    hand); a frame whose format differs from the descriptor's is not the layout described.
     """
 
     first_sample: int
@@ -111,6 +113,7 @@ class DataBlock:
     fs_hz: float | None = None
     uv_per_count: np.ndarray | None = None
     baseline_counts: np.ndarray | None = None
+    sample_format: str | None = None
 
     @property
     def n_samples(self) -> int:

@@ -147,9 +147,11 @@ class StreamSession:
         elif isinstance(ev, DataBlock):
             if self.sc is None:
                 self.stats.samples_before_descriptor += ev.n_samples
-            elif ev.n_channels != self.descriptor.n_channels:
+            elif ev.n_channels != self.descriptor.n_channels or (
+                    ev.sample_format is not None and ev.sample_format != self.descriptor.sample_format):
                 # not the layout the device described: which column is which lead, and at what
-                # scale, is unknown, so these samples are lost to the classifier (a gap)
+                # scale (int24 counts are not int16 counts), is unknown, so these samples are
+                # lost to the classifier (a gap)
                 self.stats.samples_mismatched += ev.n_samples
                 out = self.sc.gap(ev.first_sample, ev.n_samples)
             else:
@@ -348,13 +350,15 @@ def coalesce(events: list, max_samples: int = 4096) -> list:
             counts = np.concatenate([b.counts for b in run])
             lead_off = np.concatenate([np.broadcast_to(np.asarray(b.lead_off, bool), (b.n_samples, b.n_channels)) for b in run])
             b0 = run[0]
-            out.append(DataBlock(b0.first_sample, counts, lead_off, b0.seq, b0.fs_hz, b0.uv_per_count, b0.baseline_counts))
+            out.append(DataBlock(b0.first_sample, counts, lead_off, b0.seq, b0.fs_hz, b0.uv_per_count, b0.baseline_counts,
+                                 b0.sample_format))
         run.clear()
 
     for ev in events:
         if isinstance(ev, DataBlock):
             if run and (ev.first_sample != run[-1].end_sample or ev.n_channels != run[-1].n_channels
-                        or ev.fs_hz != run[-1].fs_hz or sum(b.n_samples for b in run) >= max_samples):
+                        or ev.fs_hz != run[-1].fs_hz or ev.sample_format != run[-1].sample_format
+                        or sum(b.n_samples for b in run) >= max_samples):
                 flush()
             run.append(ev)
         else:
