@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from edge_ecg.runtime.sinks import prepare_output_file
     from edge_ecg.runtime.stream_cli import classifier_from_args
 
+    if args.speed is not None and not (0 < args.speed < float("inf")):
+        raise ConfigError(f"--speed {args.speed!r}: expected a factor > 0 (1 = real time); leave it out to replay "
+                          "as fast as the runtime reads")
     if not args.skip_s >= 0:  # a skip past the records' end (inf too) is caught by check_records
         raise ConfigError(f"--skip-s must be >= 0 s, got {args.skip_s!r}")
     if args.data and not Path(args.data).is_dir():

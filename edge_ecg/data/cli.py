@@ -190,13 +190,17 @@ def _ptbxl(args) -> int:
 def _record(args) -> int:
     from collections import Counter
 
+    import numpy as np
+
     from edge_ecg.data.records import read_record
 
     r = read_record(args.path)
+    upc = r.uv_per_count()  # a unit that is no voltage is refused here, before anything is printed
+    invalid = np.isnan(r.p_signal).sum(axis=0)
     print(
         f"{r.name}: {r.n_leads} lead(s), {r.fs_hz:g} Hz, {r.n_samples} samples ({r.n_samples / r.fs_hz:.1f} s)"
     )
-    rows = [["lead", "units", "adc_gain", "baseline", "uV/count"]]
+    rows = [["lead", "units", "adc_gain", "baseline", "uV/count", "invalid samples"]]
     for i, lead in enumerate(r.lead_names):
         rows.append(
             [
@@ -204,7 +208,8 @@ def _record(args) -> int:
                 r.units[i],
                 f"{r.adc_gain[i]:g}",
                 str(r.baseline[i]),
-                f"{r.uv_per_count()[i]:.4g}",
+                f"{upc[i]:.4g}",
+                str(int(invalid[i])),
             ]
         )
     print(_table(rows))

@@ -193,7 +193,11 @@ def load_mitdb_record(name: str, data_dir: str | Path) -> Record:
     base = _record_path(data_dir, name)
     rec = _cached_record(str(base), _stamp(base))
     if rec.annotations is None:
-        raise RecordError(f"{base}.atr: no reference annotations for record {name}")
+        others = sorted(p.suffix for p in base.parent.glob(f"{base.name}.*")
+                        if p.suffix not in (".hea", ".dat", ".atr", ".mat", ".edf"))
+        hint = (f" (there are {', '.join(others)}: if one holds the reference beat labels, link or copy it as "
+                f"{base.name}.atr)") if others else ""
+        raise RecordError(f"{base}.atr: no reference annotations for record {name}{hint}")
     return rec
 
 
