@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge_ecg.runtime.session import StreamSession
     from edge_ecg.runtime.sinks import CallbackSink
     from edge_ecg.runtime.sources import SerialSource, SourceConfig
+    from edge_ecg.runtime.stream import NO_BEAT
 
     fs = 360.0  # MIT-BIH
     target = int(args.minutes * 60 * fs)
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         if a != b:
             failures.append(what)
     print(
-        f"labelled {s['results'] - s['unreadable']}, unreadable {s['unreadable']} "
+        f"labelled {s['results'] - s['unreadable'] - s['class_counts'].get(NO_BEAT, 0)}, unreadable {s['unreadable']} "
         f"({', '.join(f'{k} {v}' for k, v in s['unreadable_reasons'].items())}); "
         f"latency p50 {s['latency_ms_p50']:.2f} ms, p99 {s['latency_ms_p99']:.2f} ms"
     )

@@ -68,8 +68,9 @@ size_t edge_ecg_encode_descriptor(edge_ecg_encoder_t *enc, uint8_t *out, size_t 
                                   const edge_ecg_descriptor_t *d);
 
 /* kind: EDGE_ECG_EVENT_BUTTON / _MARKER / _BATTERY (any other kind: 0); sample: the sample
- * counter at the event. Every encoder returns the frame's length in bytes, or 0 (nothing
- * written, seq unchanged) for an invalid argument, a NULL pointer or out_cap too small. */
+ * counter at the event. Every encoder returns the frame's length in bytes, or 0 for an invalid
+ * argument, a NULL pointer or out_cap too small: no frame (out may hold partial bytes; send
+ * nothing) and seq unchanged. */
 size_t edge_ecg_encode_event(edge_ecg_encoder_t *enc, uint8_t *out, size_t out_cap,
                              uint64_t sample, uint8_t kind, int32_t value);
 

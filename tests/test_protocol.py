@@ -424,12 +424,36 @@ def test_text_mode_header_lines_are_not_samples_and_an_empty_field_is_no_value()
     assert (s.lines_text, s.lines_bad_value, s.samples_ok, s.samples_lost) == (2, 1, 3, 1)
 
 
-def test_text_mode_counts_columns_after_the_first_line_end_when_not_told():
-    """A port opened mid-line: the tail "9" of "500,9" must not fix the column count at 1."""
+def test_text_mode_takes_the_column_count_from_two_lines_when_not_told():
+    """A port opened mid-line: the tail "9" of "500,9" must not fix the column count at 1; a
+    whole first line is still sample 0."""
     dec = TextDecoder(100.0, 1.0)
     events = dec.feed(b"9\r\n" + b"500,0\r\n" * 5)
     assert np.concatenate([e.counts for e in events if isinstance(e, DataBlock)]).shape == (5, 2)
-    assert (dec.stats.samples_lost, dec.stats.bytes_discarded) == (0, 3)
+    assert [e for e in events if isinstance(e, Gap)] == [Gap(0, 1)]  # the cut line: one lost sample
+    assert dec.stats.bytes_discarded == 3 and dec.stats.balanced()
+    dec = TextDecoder(100.0, 1.0)
+    events = dec.feed(b"1,2\r\n3,4\r\n")
+    assert [(e.first_sample, e.counts.tolist()) for e in events if isinstance(e, DataBlock)] == [(0, [[1, 2], [3, 4]])]
+
+
+def test_text_mode_bad_floats_are_lost_samples_not_headers():
+    """Serial.println(float) prints nan / inf / ovf for a bad reading: a sample was due there."""
+    dec = TextDecoder(100.0, 1.0, 1)
+    events = dec.feed(b"10\r\n11\r\nnan\r\novf\r\n14\r\n")
+    assert [e for e in events if isinstance(e, Gap)] == [Gap(2, 1), Gap(3, 1)]
+    assert [e.first_sample for e in events if isinstance(e, DataBlock)][-1] == 4
+
+
+def test_text_decoder_column_count_from_its_arguments():
+    assert TextDecoder(100.0, 1.0, channel_names=("MLII", "V1")).stats.columns == 2
+    dec = TextDecoder(100.0, 1.0, channel_names=("MLII", "V1"))
+    dec.feed(b"1,2,3\n4,5\n")  # a line the names do not fit is a malformed line, not an exception
+    assert (dec.stats.lines_bad_columns, dec.stats.samples_ok) == (1, 1)
+    with pytest.raises(ConfigError, match="name 2 columns, n_channels is 3"):
+        TextDecoder(100.0, 1.0, 3, channel_names=("MLII", "V1"))
+    with pytest.raises(ConfigError, match="baseline_counts has 2 values for 3 channels"):
+        TextDecoder(100.0, 1.0, 3, baseline_counts=[0, 0])
 
 
 def test_text_mode_malformed_lines_are_counted_and_keep_positions():

@@ -143,7 +143,7 @@ def test_text_mode_over_pty(record_100, tmp_path):
         tmp_path,
         duration_s=5.0,
         text=True,
-        decoder=TextDecoder(360.0, 5.0, 2, baseline_counts=1024),
+        decoder=TextDecoder(360.0, 5.0, baseline_counts=1024),
     )
     counts = np.asarray(record_100.d_signal[: 5 * 360])
     blocks = [e for e in events if isinstance(e, DataBlock)]

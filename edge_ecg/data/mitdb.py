@@ -110,7 +110,7 @@ class BeatSet:
     float32 ``(N, 4)`` RR features in seconds (:data:`edge_ecg.signal.rr.RR_FEATURE_NAMES`);
     ``record`` and ``symbol`` str arrays; ``sample`` int64 R-peak sample at ``fs_hz``.
     ``dropped_invalid``: annotated beats left out because their window touches samples the
-    record marks invalid (a placeholder value is no ECG to learn or score on).
+    record marks invalid on the lead used (a placeholder value is no ECG to learn or score on).
     """
 
     x: np.ndarray
@@ -215,11 +215,7 @@ def prepared_lead(
 ) -> tuple[np.ndarray, float]:
     """One lead in µV (a missing limb lead derived from two of I, II, III, as the runtime does),
     filtered over the whole record at its own rate, then resampled."""
-    if isinstance(lead, (int, np.integer)):
-        col = lead_index(rec.lead_names, lead)
-        x = rec.p_signal[:, col] * rec.uv_per_unit()[col]
-    else:
-        x = select_leads(rec.signal_uv(), rec.lead_names, [lead], derive=True)[:, 0]
+    x = _lead_uv(rec, lead)
     fs = rec.fs_hz
     if np.isnan(x).any():
         # missing samples (WFDB invalid value) would spread NaN through any filter
@@ -236,6 +232,15 @@ def prepared_lead(
         x = np.asarray((resample_fn or resample_poly_uv)(x, fs, float(fs_hz_out)), dtype=np.float64)
         fs = float(fs_hz_out)
     return x, fs
+
+
+def _lead_uv(rec: Record, lead: str | int) -> np.ndarray:
+    """One lead in µV, NaN where the record marks a sample invalid (a lead derived from two
+    channels is invalid where either is)."""
+    if isinstance(lead, (int, np.integer)):
+        col = lead_index(rec.lead_names, lead)
+        return rec.p_signal[:, col] * rec.uv_per_unit()[col]
+    return select_leads(rec.signal_uv(), rec.lead_names, [lead], derive=True)[:, 0]
 
 
 def cut_windows(x: np.ndarray, centres: np.ndarray, before: int, after: int) -> np.ndarray:
@@ -305,7 +310,7 @@ def load_beats(
         r_out = np.clip(r_out, 0, x.shape[0] - 1)
         before, after = window.offsets(fs)
         keep = np.ones(y.shape[0], dtype=bool) if include_q else (y != q_index)
-        touches = _touches_invalid(rec, r_in, *window.offsets(rec.fs_hz))
+        touches = _touches_invalid(np.isnan(_lead_uv(rec, lead)), r_in, *window.offsets(rec.fs_hz))
         dropped_invalid += int((keep & touches).sum())
         keep &= ~touches
         xs.append(cut_windows(x, r_out[keep], before, after))
@@ -331,15 +336,14 @@ def load_beats(
     )
 
 
-def _touches_invalid(rec: Record, r: np.ndarray, before: int, after: int) -> np.ndarray:
-    """Which beats (R at samples ``r``) have a window with a sample that any lead of ``rec``
-    marks invalid (NaN)."""
-    invalid = np.isnan(rec.p_signal).any(axis=1)
+def _touches_invalid(invalid: np.ndarray, r: np.ndarray, before: int, after: int) -> np.ndarray:
+    """Which beats (R at samples ``r``) have a window ``[r - before, r + after)`` holding a
+    sample that ``invalid`` (bool per sample of the lead used) marks."""
     if not invalid.any():
         return np.zeros(r.shape[0], dtype=bool)
     n_invalid = np.concatenate([[0], np.cumsum(invalid)])
-    lo = np.clip(r - before, 0, rec.n_samples)
-    hi = np.clip(r + after, 0, rec.n_samples)
+    lo = np.clip(r - before, 0, invalid.shape[0])
+    hi = np.clip(r + after, 0, invalid.shape[0])
     return n_invalid[hi] > n_invalid[lo]
 
 

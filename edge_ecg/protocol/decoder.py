@@ -21,12 +21,14 @@ corrupt length field therefore delays decoding by at most one maximum frame, nev
 Losses: sample counters make them exact. Each data frame carries the counter of its first
 sample; descriptors and heartbeats carry the counter of the next sample. A jump forward is a
 :class:`~edge_ecg.protocol.events.Gap` of exactly the missing samples; a jump backward (device
-restarted) a :class:`~edge_ecg.protocol.events.CounterReset` — unless the data frame is *stale*:
-the same frame again (its ``seq``, counter and length match one of the last
-:data:`STALE_HISTORY` data frames: a retransmission, a store-and-forward link re-sending its
-buffer) or a frame whose samples lie inside a gap already reported (it arrived after its
-successors). A stale frame is dropped and counted (``frames_stale``, ``samples_stale``): its
-samples were used or counted lost once, and are not counted again.
+restarted) a :class:`~edge_ecg.protocol.events.CounterReset` — unless the frame is *stale*: a
+byte-for-byte repeat (type, ``seq`` and payload) of one of the last :data:`STALE_HISTORY` frames
+of any type (a retransmission, a store-and-forward link re-sending its buffer, descriptors and
+heartbeats included), or a data frame whose samples lie inside a gap already reported (it arrived
+after its successors). A stale frame is dropped and counted (``frames_stale``, and for data
+``samples_stale``): its samples were used or counted lost once, and are not counted again. A
+restarted device's frames carry new samples, so they are no repeat even where seq and counter
+are the ones of its previous run.
 
 The decisions depend only on the bytes, never on how they were split into chunks: the events and
 the final counters are the same for any chunking.
@@ -105,7 +107,9 @@ class FrameDecoder:
         self._last_seq: int | None = None
         self._descriptor: Descriptor | None = None
         self._credit = 0
-        self._recent: deque[tuple[int, int, int]] = deque(maxlen=STALE_HISTORY)  # (seq, first, n)
+        # the last frames, byte for byte (type, seq, payload): a repeat of one is stale
+        self._recent: deque[tuple[int, int, bytes]] = deque(maxlen=STALE_HISTORY)
+        self._recent_set: set[tuple[int, int, bytes]] = set()
         self._recent_gaps: deque[tuple[int, int]] = deque(maxlen=STALE_HISTORY)  # (first, n) reported lost
 
     # -- state -------------------------------------------------------------------------------
@@ -229,7 +233,7 @@ class FrameDecoder:
 
     def _on_frame(self, ftype: int, seq: int, payload: bytes, events: list) -> None:
         st = self._stats
-        if ftype == spec.FRAME_DATA and self._stale(seq, payload):
+        if self._stale(ftype, seq, payload):
             return  # before the seq accounting: a repeated seq is no jump of 65,535 frames
         missing = 0 if self._last_seq is None else (seq - self._last_seq - 1) & 0xFFFF
         resets = st.counter_resets
@@ -274,22 +278,30 @@ class FrameDecoder:
                 events.append(CounterReset(expected, first, seq))
         self._next_sample = first
 
-    def _stale(self, seq: int, payload: bytes) -> bool:
-        """Is this data frame stale (see module docstring)? Counted here when it is."""
-        first, _c, _fmt, ns = spec.DATA_STRUCT.unpack_from(payload, 0)
-        if self._next_sample is None or first >= self._next_sample:
-            return False
-        repeated = (seq, first, ns) in self._recent
-        late = any(g0 <= first and first + ns <= g0 + gn for g0, gn in self._recent_gaps)
-        if not (repeated or late):
-            return False  # the counter went back: a device restart
-        self._stats.frames_stale += 1
-        self._stats.samples_stale += ns
-        return True
+    def _stale(self, ftype: int, seq: int, payload: bytes) -> bool:
+        """Is this frame stale (see module docstring)? Counted here when it is; otherwise
+        remembered, so that a repeat of it is recognised."""
+        key = (ftype, seq, payload)
+        if key in self._recent_set:
+            repeated = True
+        elif ftype == spec.FRAME_DATA and self._next_sample is not None:
+            first, _c, _fmt, ns = spec.DATA_STRUCT.unpack_from(payload, 0)
+            repeated = first < self._next_sample and any(g0 <= first and first + ns <= g0 + gn for g0, gn in self._recent_gaps)
+        else:
+            repeated = False
+        if repeated:
+            self._stats.frames_stale += 1
+            if ftype == spec.FRAME_DATA:
+                self._stats.samples_stale += spec.DATA_STRUCT.unpack_from(payload, 0)[3]
+            return True
+        if len(self._recent) == STALE_HISTORY:
+            self._recent_set.discard(self._recent[0])
+        self._recent.append(key)
+        self._recent_set.add(key)
+        return False
 
     def _data(self, seq: int, payload: bytes, events: list) -> DataBlock:
         first, c, fmt, ns = spec.DATA_STRUCT.unpack_from(payload, 0)
-        self._recent.append((seq, first, ns))
         lo_end = _DATA_FIXED + (c + 7) // 8
         lead_off = _lead_off_flags(c, payload[_DATA_FIXED:lo_end])
         counts = unpack_samples(payload[lo_end:], ns, c, fmt)

@@ -30,6 +30,15 @@ _SPLIT = re.compile(rb"[ \t]*,[ \t]*|[ \t]+")
 _LINE_END = re.compile(rb"[\r\n]")
 
 
+_HELD = "held"  # _line's answer for the first line while its column count is unconfirmed (bytes in frames)
+_NOT_WORDS = (b"nan", b"inf", b"infinity", b"ovf")  # what Serial.print(float) prints for a bad value
+
+
+def _is_word(field: bytes) -> bool:
+    """A header's word (``MLII``), not a value: starts with a letter and is no printed bad float."""
+    return field[:1].isalpha() and field.lower() not in _NOT_WORDS
+
+
 def _int_or_none(tok: bytes) -> int | None:
     try:
         return int(tok)
@@ -53,11 +62,14 @@ class TextDecoder:
     """Incremental decoder of the text mode, with the ``feed``/``stats`` shape of the binary one.
 
     ``fs_hz`` (Hz) and ``uv_per_count`` (µV per count, scalar or per channel) describe the device;
-    ``n_channels=None`` takes the column count of the first well-formed line after the first
-    line end (the first line may be the tail of one the device was printing when the port
-    opened). ``baseline_counts`` is the count of 0 µV. ``first_line_partial=True`` drops
-    everything up to the first line end (a port opened mid-line), uncounted; its default
-    (``None``) is ``True`` exactly when ``n_channels`` is ``None``. The first well-formed line also yields a synthetic
+    ``n_channels=None`` takes the column count from ``uv_per_count``, ``baseline_counts`` or
+    ``channel_names`` when one of them has a value per column, else from the first two
+    well-formed lines: the first line may be the tail of one the device was printing when the
+    port opened, so it counts as a sample when the second line has as many columns, and as one
+    lost sample when not. ``baseline_counts`` is the count of 0 µV. ``first_line_partial=True``
+    drops everything up to the first line end (a port opened mid-line), uncounted, and takes
+    the column count from the line after it. The first
+    well-formed line also yields a synthetic
     :class:`~edge_ecg.protocol.events.Descriptor` built from these arguments, so a runtime
     configures itself the same way in both modes.
     """
@@ -71,7 +83,7 @@ class TextDecoder:
         baseline_counts=0,
         channel_names: tuple[str, ...] | None = None,
         max_line_bytes: int = 256,
-        first_line_partial: bool | None = None,
+        first_line_partial: bool = False,
     ) -> None:
         if not (isinstance(fs_hz, (int, float)) and fs_hz > 0):
             raise ConfigError(f"fs_hz must be a sampling rate > 0 Hz, got {fs_hz!r}")
@@ -80,23 +92,36 @@ class TextDecoder:
             raise ConfigError(
                 f"uv_per_count must be finite and > 0 µV per count, got {uv_per_count!r}"
             )
-        if n_channels is None and uv.size > 1:
-            n_channels = uv.size
+        base = np.asarray(baseline_counts, dtype=np.int64).reshape(-1)
+        if channel_names is not None and (isinstance(channel_names, str) or not channel_names
+                                          or not all(isinstance(n, str) for n in channel_names)):
+            raise ConfigError(f"channel_names {channel_names!r}: expected a sequence of names, one per column")
+        # any per-column argument fixes the column count
+        for given in (uv.size, base.size, len(channel_names or ())):
+            if n_channels is None and given > 1:
+                n_channels = given
+        if n_channels is None and channel_names is not None:
+            n_channels = len(channel_names)
         if n_channels is not None and not 1 <= n_channels <= 64:
             raise ConfigError(f"n_channels must be 1..64 or None, got {n_channels!r}")
-        if n_channels is not None and uv.size not in (1, n_channels):
-            raise ConfigError(f"uv_per_count has {uv.size} values for {n_channels} channels")
+        if n_channels is not None:
+            for what, size in (("uv_per_count", uv.size), ("baseline_counts", base.size)):
+                if size not in (1, n_channels):
+                    raise ConfigError(f"{what} has {size} values for {n_channels} channels")
+            if channel_names is not None and len(channel_names) != n_channels:
+                raise ConfigError(f"channel_names {list(channel_names)} name {len(channel_names)} columns, "
+                                  f"n_channels is {n_channels}")
         if max_line_bytes < 4:
             raise ConfigError(f"max_line_bytes must be >= 4, got {max_line_bytes}")
         self.fs_hz = float(fs_hz)
         self._uv = uv
-        self._base = np.asarray(baseline_counts, dtype=np.int64).reshape(-1)
-        self._names = channel_names
+        self._base = base
+        self._names = None if channel_names is None else tuple(channel_names)
         self._n_channels = n_channels
         self._max_line = max_line_bytes
-        if first_line_partial is None:
-            first_line_partial = n_channels is None
         self._skip_line = bool(first_line_partial)  # discarding up to the next line end
+        self._trust_first = bool(first_line_partial)  # the first line after the skip is whole
+        self._held: tuple[list[int], int] | None = None  # first line, until its column count is confirmed
         self._skip_is_overlong = False
         self._lf_after_cr: str | None = None  # a line ended in "\r": the counter of a "\n" right after it
         self._buf = bytearray()
@@ -135,9 +160,10 @@ class TextDecoder:
             self.fs_hz, tuple(names), uv, base, sample_format="text", samples_per_frame=1
         )
 
-    def _line(self, line: bytes, rows: list, flush_rows, lost_line, events: list) -> str:
-        """Decode one line (its end removed) into ``rows``, or count why not; returns the byte
-        counter its bytes belong to."""
+    def _line(self, line: bytes, size: int, rows: list, flush_rows, lost_line, events: list) -> str:
+        """Decode one line (its end removed; ``size`` bytes with it) into ``rows``, or count why
+        not; returns the byte counter its bytes belong to (:data:`_HELD`: in frames, to be
+        moved to discarded if the line turns out cut)."""
         st = self._stats
         if len(line) > self._max_line:
             st.lines_overlong += 1
@@ -149,33 +175,49 @@ class TextDecoder:
             return "bytes_discarded"
         fields = [tok.rsplit(b":", 1)[-1] for tok in _SPLIT.split(stripped)]
         values = [_int_or_none(f) for f in fields]
-        if all(v is None and f[:1].isalpha() for v, f in zip(values, fields, strict=True)):  # words: a header
+        if all(v is None and _is_word(f) for v, f in zip(values, fields, strict=True)):  # a header
             st.lines_text += 1
             return "bytes_discarded"
-        if None in values:
+        if None in values or any(v < -(2**31) or v >= 2**31 for v in values):
             st.lines_bad_value += 1
             lost_line()
             return "bytes_discarded"
-        if self._n_channels is None:
+        if self._n_channels is None and not self._trust_first:
+            if self._held is None:
+                # the first line may be the tail of one printed before the port opened: its
+                # column count is trusted once the next line agrees
+                self._held = (values, size)
+                return _HELD
+            first, first_size = self._held
+            self._held = None
+            self._n_channels = len(values)
+            if len(first) == len(values):
+                self._accept(first, rows, flush_rows, events)
+            else:  # it was cut: one lost sample, as any malformed line
+                st.bytes_in_frames -= first_size
+                st.bytes_discarded += first_size
+                st.lines_bad_columns += 1
+                st.last_bad_columns = len(first)
+                lost_line()
+        if self._n_channels is None:  # first_line_partial: the cut line was skipped, this one is whole
             self._n_channels = len(values)
         if len(values) != self._n_channels:
             st.lines_bad_columns += 1
             st.last_bad_columns = len(values)
             lost_line()
             return "bytes_discarded"
-        if any(v < -(2**31) or v >= 2**31 for v in values):
-            st.lines_bad_value += 1
-            lost_line()
-            return "bytes_discarded"
+        self._accept(values, rows, flush_rows, events)
+        return "bytes_in_frames"
+
+    def _accept(self, values: list[int], rows: list, flush_rows, events: list) -> None:
         if self._descriptor is None:
             flush_rows()
             self._descriptor = self._make_descriptor(self._n_channels)
             events.append(self._descriptor)
         rows.append(values)
-        st.lines_ok += 1
-        st.samples_ok += 1
+        self._stats.lines_ok += 1
+        self._stats.samples_ok += 1
         self._sample += 1
-        return "bytes_in_frames"
 
     def feed(self, data: bytes | bytearray | memoryview) -> list:
         st = self._stats
@@ -206,6 +248,11 @@ class TextDecoder:
 
         def lost_line() -> None:
             nonlocal row_start
+            if self._held is not None:  # malformed before the column count was confirmed: trust the first line
+                values, _size = self._held
+                self._held = None
+                self._n_channels = len(values)
+                self._accept(values, rows, flush_rows, events)
             flush_rows()
             st.samples_lost += 1
             st.gaps += 1
@@ -220,7 +267,12 @@ class TextDecoder:
                 # "\r\n" is one line end, also when a read ends between the two bytes: the "\n"
                 # is counted with the line the "\r" ended
                 if buf[pos] == 0x0A:
-                    setattr(st, self._lf_after_cr, getattr(st, self._lf_after_cr) + 1)
+                    if self._lf_after_cr == _HELD:  # still held: the byte goes with that line
+                        values, held_size = self._held
+                        self._held = (values, held_size + 1)
+                        st.bytes_in_frames += 1
+                    else:
+                        setattr(st, self._lf_after_cr, getattr(st, self._lf_after_cr) + 1)
                     pos += 1
                 self._lf_after_cr = None
                 continue
@@ -248,8 +300,9 @@ class TextDecoder:
             line = bytes(buf[pos:nl])
             size = nl + 1 - pos
             pos = nl + 1
-            counter = self._line(line, rows, flush_rows, lost_line, events)
-            setattr(st, counter, getattr(st, counter) + size)
+            counter = self._line(line, size, rows, flush_rows, lost_line, events)
+            target = "bytes_in_frames" if counter == _HELD else counter
+            setattr(st, target, getattr(st, target) + size)
             if buf[nl] == 0x0D:
                 self._lf_after_cr = counter
         flush_rows()

@@ -118,18 +118,19 @@ class StreamSession:
 
     # -- events -----------------------------------------------------------------------------
     def _configure(self, d: Descriptor) -> list[StreamResult]:
-        out = self.sc.finish(reason="device re-described") if self.sc is not None else []
-        if self.sc is not None:
-            self._lost_outside += self.sc.stats["samples_lost"]
-        self.descriptor = d
+        # the new classifier first: a descriptor that cannot be used leaves the session as it was
         try:
-            self.sc = StreamClassifier(
+            sc = StreamClassifier(
                 self.clf, fs_hz=d.fs_hz, lead_names=d.channel_names, uv_per_count=d.uv_per_count,
                 baseline_counts=d.baseline_counts, rail_counts=RAILS.get(d.sample_format), gate=self.gate,
                 age=self.age, sex=self.sex, channels=self.channels, mains_hz=self.mains_hz, invert=self.invert,
             )
         except ConfigError as exc:  # the session's own settings were checked at init: this is the device's
             raise DeviceMismatchError(f"the device's descriptor cannot be used: {exc}") from None
+        out = self.sc.finish(reason="device re-described") if self.sc is not None else []
+        if self.sc is not None:
+            self._lost_outside += self.sc.stats["samples_lost"]
+        self.descriptor, self.sc = d, sc
         return out
 
     def handle(self, ev) -> list[StreamResult]:
@@ -192,7 +193,7 @@ class StreamSession:
         self._emit(out)
         return out
 
-    def _emit(self, results: list[StreamResult]) -> None:
+    def _emit(self, results: list[StreamResult], *, to_sinks: bool = True) -> None:
         for r in results:
             self.stats.results += 1
             self.stats.class_counts[r.label] = self.stats.class_counts.get(r.label, 0) + 1
@@ -204,17 +205,18 @@ class StreamSession:
                 self.stats.unreadable_reasons[r.reason or "?"] = self.stats.unreadable_reasons.get(r.reason or "?", 0) + 1
             if self.keep_results:
                 self.results.append(r)
-            for s in self.sinks:
+            for s in self.sinks if to_sinks else ():
                 s.write(r)
 
-    def finish(self) -> list[StreamResult]:
-        """End of stream: decide what can still be decided (emitted and returned). Final:
-        a second call returns nothing, and :meth:`handle` refuses events after it."""
+    def finish(self, *, to_sinks: bool = True) -> list[StreamResult]:
+        """End of stream: decide what can still be decided (emitted and returned; counted but
+        not written with ``to_sinks=False``). Final: a second call returns nothing, and
+        :meth:`handle` refuses events after it."""
         if self._finished:
             return []
         self._finished = True
         out = self.sc.finish() if self.sc is not None else []
-        self._emit(out)
+        self._emit(out, to_sinks=to_sinks)
         self.stats.samples_lost = self.samples_lost
         return out
 
@@ -231,8 +233,9 @@ class StreamSession:
         """Consume ``source`` (an :class:`~edge_ecg.runtime.sources.EventSource`, or any object
         with its ``get``/``drain``/``ended``) until it ends, ``stop`` is set, the device counter
         reaches ``until_sample``, or nothing arrives for ``idle_timeout_s``; then :meth:`finish`.
-        Ctrl-C ends it cleanly. An exception from a sink ends it too, and propagates: the
-        results still pending are then not emitted (the failing sink would see them)."""
+        Ctrl-C ends it cleanly. An exception (from a sink, the source or the device) ends it too,
+        and propagates: the results still pending are then counted but not written to the sinks
+        (a failing sink would see them again)."""
         missing = [m for m in ("get", "drain", "ended") if not hasattr(source, m)]
         if missing:
             raise ConfigError(f"source {type(source).__name__} lacks {missing}: expected an EventSource "
@@ -240,6 +243,7 @@ class StreamSession:
         last_status = time.monotonic()
         last_event = time.monotonic()
         cpu0 = time.thread_time()
+        failed = False
         try:
             while not (stop is not None and stop.is_set()):
                 ev = source.get(IDLE_POLL_S)
@@ -268,10 +272,11 @@ class StreamSession:
         except KeyboardInterrupt:
             pass
         except BaseException:
-            self._finished = True  # a failing sink: no final flush through it
+            failed = True  # a sink, the source or the device failed: the run ends with the error
             raise
         finally:
-            self.finish()
+            # counted either way; not written when the failure may be a sink's own
+            self.finish(to_sinks=not failed)
             self.cpu_s += time.thread_time() - cpu0
             if hasattr(source, "reader_cpu_s"):
                 self.cpu_s += source.reader_cpu_s()

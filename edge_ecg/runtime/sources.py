@@ -245,8 +245,9 @@ class EventSource:
     ``ended`` (nothing more will come), ``close()``; optionally ``stats`` and ``reader_cpu_s()``.
     Events are what :class:`~edge_ecg.protocol.FrameDecoder` emits (``Descriptor``,
     ``DataBlock``, ``Gap``, …). The sources here (serial port, byte file, :class:`PushSource`)
-    share this implementation over a bounded queue; a source of your own may subclass it or
-    provide the same four members."""
+    share this implementation over a bounded queue. For data of your own, feed a
+    :class:`PushSource`; a source class of your own provides the same four members (subclassing
+    this one means setting up its queue, counters and lock as the sources here do)."""
 
     _queue: _EventQueue
     _stats: SourceStats
@@ -521,15 +522,15 @@ class PushSource(EventSource):
             raise ConfigError(f"feed() takes bytes, got {type(data).__name__}: decoded events go to put()")
         if self._queue.finished:
             raise ConfigError("feed() after close(): this source has ended")
-        with self._lock:
+        with self._lock:  # decode and queue in one step: two feeding threads keep their order
             self._stats.bytes_read += len(data)
-            events = self.decoder.feed(data)
-        self._queue.put_many(events)
+            self._queue.put_many(self.decoder.feed(data))
 
     def put(self, event) -> None:
         if self._queue.finished:
             raise ConfigError("put() after close(): this source has ended")
-        self._queue.put_many([event])
+        with self._lock:
+            self._queue.put_many([event])
 
     def close(self) -> None:
         self._queue.finish()

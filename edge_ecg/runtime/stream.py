@@ -288,7 +288,7 @@ class StreamClassifier:
         self.r_beats = self.r_negative = 0  # classified beats, and those whose R deflection is negative
         upc = _per_channel(uv_per_count, len(lead_names), "uv_per_count")
         if not np.all(upc > 0):
-            raise ConfigError(f"uv_per_count {uv_per_count!r}: expected µV per count > 0 for every channel "
+            raise ConfigError(f"uv_per_count {upc.tolist()!r}: expected µV per count > 0 for every channel "
                               "(an inverted input stage: invert=True)")
         self.uv_per_count = upc[self.lead_idx]
         self.baseline = _per_channel(baseline_counts, len(lead_names), "baseline_counts")[self.lead_idx]
@@ -298,13 +298,20 @@ class StreamClassifier:
         self.gate = gate
         self.classes = classifier.classes
         self.n_leads = len(spec.leads)
-        # a window plus 1 s (the QRS detector's look-ahead) must fit beside a quarter-buffer chunk
-        min_buffer_s = (spec.length / spec.fs_hz + 1.0) / 0.75
+        # what must still be in the buffer when it is decided (a beat window or a no-beat stretch,
+        # plus the QRS detector's search-back delay; a fixed window plus 1 s) must fit beside a
+        # quarter-buffer chunk
+        window_s = spec.length / spec.fs_hz
+        if spec.kind == "beat":
+            qrs_delay_s = StreamingQRSDetector(float(spec.fs_hz)).latency_samples / spec.fs_hz
+            min_buffer_s = (max(window_s, NO_BEAT_S + NO_BEAT_MARGIN_S) + qrs_delay_s) / 0.75
+        else:
+            min_buffer_s = (window_s + 1.0) / 0.75
         if buffer_s is None:
             buffer_s = max(DEFAULT_BUFFER_S, min_buffer_s)
         if isinstance(buffer_s, bool) or not (isinstance(buffer_s, numbers.Real) and math.isfinite(buffer_s) and buffer_s >= min_buffer_s):
             raise ConfigError(f"buffer_s {buffer_s!r}: expected >= {min_buffer_s:.2f} s for this model "
-                              f"({spec.length / spec.fs_hz:g} s windows)")
+                              f"({window_s:g} s windows)")
         self.cap = int(round(buffer_s * self.fs))
         self.side_spec = SideSpec(spec.side_groups) if spec.side_groups else None
         self.static_side = None

@@ -210,7 +210,7 @@ def run_case(
     beat = clf.manifest.input.beat
     before, after = int(round(beat.before_s * fs)), int(round(beat.after_s * fs))
     results = session.results
-    ok = [r for r in results if r.quality == "ok"]
+    ok = [r for r in results if r.quality == "ok" and r.kind != "no_beat"]  # labelled beats/windows
     overlapping = [
         r for r in ok if any(lo < r.sample + after and r.sample - before < hi for lo, hi in bad)
     ]

@@ -304,7 +304,7 @@ class Simulator:
         Samples the record marks invalid (NaN in ``p_signal``: WFDB's "no sample" value, a
         dropout) are sent as a device sends an electrode it cannot read: at the baseline, with
         the channel's lead-off flag set. The stream then reports the beats on them unreadable
-        instead of classifying the placeholder value (:attr:`invalid_samples` counts them)."""
+        instead of classifying the placeholder value (:attr:`lead_off` marks them)."""
         fs = float(record.fs_hz)
         a = int(round(start_s * fs))
         b = (
