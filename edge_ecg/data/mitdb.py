@@ -34,7 +34,7 @@ from edge_ecg.data._common import dataset_dir, resample_poly_uv
 from edge_ecg.data.labels import AAMI_CLASSES, aami_indices
 from edge_ecg.data.leads import lead_index, select_leads
 from edge_ecg.data.records import Record, read_record
-from edge_ecg.errors import ConfigError, RecordError, SignalError
+from edge_ecg.errors import ConfigError, DeviceMismatchError, RecordError, SignalError
 from edge_ecg.signal.rr import RRConfig, rr_features
 
 __all__ = [
@@ -302,7 +302,10 @@ def load_beats(
             )
         rr = rr_features(r_in, rec.fs_hz, streaming=streaming_rr, config=rr_config)
 
-        x, fs = prepared_lead(rec, lead, fs_hz_out, filter_fn, resample_fn)
+        try:
+            x, fs = prepared_lead(rec, lead, fs_hz_out, filter_fn, resample_fn)
+        except DeviceMismatchError as exc:
+            raise DeviceMismatchError(f"record {name}: {exc}") from None
         if fs_out is not None and fs != fs_out:
             raise ConfigError(f"records have different rates ({fs_out} Hz, {fs} Hz); set fs_hz_out")
         fs_out = fs
@@ -408,7 +411,10 @@ def load_rhythm_windows(
     fs_out: float | None = None
     for name in _names(records):
         rec = load_mitdb_record(name, data_dir)
-        x, fs = prepared_lead(rec, lead, fs_hz_out, filter_fn, resample_fn)
+        try:
+            x, fs = prepared_lead(rec, lead, fs_hz_out, filter_fn, resample_fn)
+        except DeviceMismatchError as exc:
+            raise DeviceMismatchError(f"record {name}: {exc}") from None
         if fs_out is not None and fs != fs_out:
             raise ConfigError(f"records have different rates ({fs_out} Hz, {fs} Hz); set fs_hz_out")
         fs_out = fs

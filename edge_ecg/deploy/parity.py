@@ -442,10 +442,16 @@ def verify_model(
                                len(report.ops.errors()), 0, report.ops.ok))
 
     spec = manifest.input
-    if spec.kind != "beat":
-        report.notes.append("parity on DS2 needs a beat model; only the checksum and op checks ran")
+    from edge_ecg.paths import shared_data_dir
+
+    mitdb = shared_data_dir() / "mitdb"
+    no_parity = (f"DS2 parity needs a beat model, this is a {spec.kind!r} model" if spec.kind != "beat" else
+                 f"no MIT-BIH records at {mitdb} for DS2 parity (set EDGE_ECG_DATA to the folder holding mitdb/)"
+                 if not (mitdb / "RECORDS").is_file() else None)
+    if no_parity:
+        report.notes.append(f"{no_parity}; only the checksum and op checks ran")
         report.references_missing.append("float")
-        report.missing_hints.append(f"DS2 parity needs a beat model, this is a {spec.kind!r} model")
+        report.missing_hints.append(no_parity)
         report.seconds = time.perf_counter() - t0
         return report
     cache = {} if cache is None else cache

@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import json
 import math
 import sys
 import time
@@ -40,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from edge_ecg.errors import CheckpointError, ConfigError
-from edge_ecg.train.checkpoint import json_default
+from edge_ecg.runtime.sinks import dumps_strict
 from edge_ecg.typed import read_json_object
 
 METHODS = ("qat", "ptq")
@@ -375,7 +374,7 @@ def save_quantized(out_dir: str | Path, qm: QuantizedModel, *, write_pt2: bool =
     state = {k: v.detach().cpu().clone().contiguous() for k, v in qm.prepared.state_dict().items()}
     save_file(state, str(out / STATE_NAME), metadata={"producer": "edge-ecg", "content": "pt2e prepared state"})
     qconfig = {**qm.config, "state_sha256": _state_digest(state)}
-    (out / QUANT_CONFIG_NAME).write_text(json.dumps(qconfig, indent=2, sort_keys=True, default=json_default) + "\n")
+    (out / QUANT_CONFIG_NAME).write_text(dumps_strict(qconfig, indent=2, sort_keys=True) + "\n")
     if write_pt2:
         try:
             torch.export.save(export_program(qm.converted("torch"), qm.spec), str(out / PT2_NAME))

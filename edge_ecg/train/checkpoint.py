@@ -8,11 +8,11 @@ run code. A file that is not a safetensors file (a ``torch.save`` pickle, say) i
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 from edge_ecg.errors import CheckpointError, ConfigError
+from edge_ecg.runtime.sinks import dumps_strict
 from edge_ecg.typed import read_json_object
 
 WEIGHTS_NAME = "model.safetensors"
@@ -63,20 +63,9 @@ def save_checkpoint(directory: str | Path, model, config: dict[str, Any]) -> Pat
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(d / WEIGHTS_NAME), metadata={"format": "pt", "producer": "edge-ecg"})
-    (d / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True, default=json_default) + "\n")
+    # standard JSON: a score with nothing to score (a class never predicted) is null, not NaN
+    (d / CONFIG_NAME).write_text(dumps_strict(config, indent=2, sort_keys=True) + "\n")
     return d
-
-
-def json_default(obj):
-    import numpy as np
-
-    if isinstance(obj, (np.integer, np.floating)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint config")
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:

@@ -124,6 +124,11 @@ class TrainConfig:
         for name in ("lr", "fs_hz", "before_s", "after_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("lowpass_hz", "highpass_hz", "notch_hz"):
+            f = getattr(self, name, None)
+            if f is not None and not f < self.fs_hz / 2:
+                raise ConfigError(f"{name} {f:g} Hz is not below the Nyquist frequency of fs_hz {self.fs_hz:g} Hz "
+                                  f"({self.fs_hz / 2:g} Hz): raise --fs-hz or lower --{name.replace('_', '-')}")
         if not 0.0 < self.majority_fraction <= 1.0:
             raise ConfigError(f"majority_fraction must be in (0, 1], got {self.majority_fraction!r}")
         if self.val_split not in VAL_SPLITS:

@@ -129,15 +129,45 @@ def beat_split(beats, side: np.ndarray) -> Split:
     return Split(beats.x[keep].astype(np.float32), side[keep], y, meta)
 
 
+def is_shared_mitdb(data_dir: str | Path) -> bool:
+    """Is ``data_dir`` the shared MIT-BIH folder (whose DS1/DS2 split the tables refer to)?"""
+    from edge_ecg.paths import shared_data_dir
+
+    try:
+        return Path(data_dir).resolve() == (shared_data_dir() / "mitdb").resolve()
+    except OSError:
+        return False
+
+
+def _default_records(data_dir: str) -> tuple[str, ...]:
+    """DS1 for the shared MIT-BIH folder; for a folder of one's own, every record there with a
+    ``.hea`` header and ``.atr`` beat annotations (as ``ec57 --data`` scores them)."""
+    from edge_ecg.data.mitdb import DS1
+
+    if is_shared_mitdb(data_dir) or (Path(data_dir) / f"{DS1[0]}.hea").is_file():
+        return DS1
+    found = tuple(sorted(p.stem for p in Path(data_dir).glob("*.atr") if p.with_suffix(".hea").is_file()))
+    if not found:
+        raise ConfigError(f"--data-dir {data_dir}: no record there has both a .hea header and .atr annotations; "
+                          "name the records with --train-records")
+    return found
+
+
 def mitdb_beats(cfg: TrainConfig) -> TaskData:
     """AAMI N/S/V/F beats of MIT-BIH DS1 (Q beats, 8 in DS1, are left out: too few to learn)."""
-    from edge_ecg.data.mitdb import DS1, BeatWindowConfig
+    from edge_ecg.data.mitdb import DS1, DS2, BeatWindowConfig
     from edge_ecg.paths import shared_data_dir
     from edge_ecg.runtime.preprocess import load_beats_for
     from edge_ecg.signal.rr import RRConfig
 
-    records = cfg.train_records or DS1
     data_dir = cfg.data_dir or str(shared_data_dir() / "mitdb")
+    records = cfg.train_records or _default_records(data_dir)
+    mitdb = is_shared_mitdb(data_dir)
+    if mitdb and set(records) & set(DS2):
+        raise ConfigError(
+            f"--train-records {sorted(set(records) & set(DS2))} are MIT-BIH DS2 records: DS2 is the held-out test set "
+            "every table here reports; train on DS1 (the default), or copy records to your own folder for other studies"
+        )
     margin = int(round(cfg.jitter_s * cfg.fs_hz))
     spec = InputSpec(
         kind="beat",
@@ -188,11 +218,16 @@ def mitdb_beats(cfg: TrainConfig) -> TaskData:
         train=train,
         val=Split(x[val], rr[val], y[val], {k: v[val] for k, v in meta.items()}),
         provenance={
-            "dataset": "MIT-BIH Arrhythmia Database 1.0.0 (PhysioNet, ODC-By 1.0)",
+            **({"dataset": "MIT-BIH Arrhythmia Database 1.0.0 (PhysioNet, ODC-By 1.0)",
+                "split": f"de Chazal inter-patient: trained on DS1 only; validation = DS1 {val_desc}; "
+                "DS2 never seen in training or tuning",
+                "lead": "MLII (by name; first channel in every DS1 record but 114)"}
+               if mitdb and set(records) <= set(DS1) else
+               {"dataset": f"WFDB records in {Path(data_dir).resolve()}" + (" (MIT-BIH)" if mitdb else ""),
+                "split": f"trained on the records listed; validation = {val_desc}",
+                "lead": "MLII, matched per record by name as the runtime matches it (II; else the first unnamed "
+                        "ECG/ECG1 channel; else derived from two of I, II, III)"}),
             "train_records": list(records),
-            "split": f"de Chazal inter-patient: trained on DS1 only; validation = DS1 {val_desc}; "
-            "DS2 never seen in training or tuning",
-            "lead": "MLII (by name; first channel in every DS1 record but 114)",
             **({"augmentation": "NSTDB bw/em/ma noise records 1.0.0 (PhysioNet, ODC-By 1.0)"
                 + (f", first {cfg.noise_train_fraction:.0%} of each" if cfg.noise_train_fraction < 1 else "")}
                if cfg.noise_prob or cfg.artifact_passes else {}),

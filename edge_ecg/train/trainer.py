@@ -311,7 +311,7 @@ def fit(
     if dist_info.is_main and save:
         save_checkpoint(out_dir, model, result)
         if not task.multi_label:
-            print("validation (DS1 hold-out) at best epoch:\n" + format_beat_table(best["report"], task.classes), file=sys.stderr)
+            print("validation (held out from training) at best epoch:\n" + format_beat_table(best["report"], task.classes), file=sys.stderr)
     if interrupted is not None:
         # other ranks got the same signal from torchrun: no barrier, just report and stop
         if dist_info.is_main:
