@@ -90,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         records = SPLITS["DS2"]
     check_records(records, data, args.skip_s, clf, args.channel)
+    trained_on = sorted(set(records) & set((clf.manifest.training or {}).get("train_records") or ()))
+    if trained_on:
+        print(f"note: {trained_on} have the names of records this model was trained on: if they are the same "
+              "recordings, their scores are not held-out figures", file=sys.stderr)
     results = []
     for name in records:
         r = ec57_record(clf, name, data, speed=args.speed, channel=args.channel, skip_s=args.skip_s, mains_hz=args.mains)
