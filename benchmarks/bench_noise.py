@@ -34,7 +34,7 @@ from edge_ecg.bench.ec57 import EC57Counts, reference_beats, score_record  # noq
 from edge_ecg.bench.report import pct, text_table  # noqa: E402
 from edge_ecg.data.labels import ARTIFACT  # noqa: E402
 from edge_ecg.data.mitdb import DS1, SPLITS, load_mitdb_record  # noqa: E402
-from edge_ecg.data.records import read_record  # noqa: E402
+from edge_ecg.data.records import annotated_records, read_record  # noqa: E402
 from edge_ecg.paths import shared_data_dir  # noqa: E402
 from edge_ecg.runtime.classifier import Classifier  # noqa: E402
 from edge_ecg.runtime.stream import stream_record  # noqa: E402
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.records:
         records = SPLITS.get(args.records) or tuple(r for r in args.records.split(",") if r)
     elif args.data:
-        records = tuple(sorted(f.stem for f in data.glob("*.atr") if f.with_suffix(".hea").is_file()))
+        records = annotated_records(data)
     else:
         records = SPLITS["DS2"]
     if not records:

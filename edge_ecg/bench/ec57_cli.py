@@ -63,6 +63,7 @@ def check_records(records: tuple[str, ...], data_dir: str | Path, skip_s: float,
 def run(args: argparse.Namespace) -> int:
     from edge_ecg.bench.ec57 import ec57_record, format_ec57
     from edge_ecg.data.mitdb import SPLITS
+    from edge_ecg.data.records import annotated_records
     from edge_ecg.errors import ConfigError
     from edge_ecg.paths import shared_data_dir
     from edge_ecg.runtime.sinks import prepare_output_file
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         # names as typed ("I01, I02"), each once: a record scored twice would count twice in the gross figures
         records = SPLITS.get(args.records) or tuple(dict.fromkeys(r.strip() for r in args.records.split(",") if r.strip()))
     elif args.data:
-        records = tuple(sorted(p.stem for p in Path(data).glob("*.atr") if p.with_suffix(".hea").is_file()))
+        records = annotated_records(data)
         if not records:
             raise ConfigError(f"--data {data}: no record there has both a .hea header and .atr annotations")
     else:

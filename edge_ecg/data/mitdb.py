@@ -187,6 +187,15 @@ def _stamp(base: Path) -> tuple[int, ...]:
     return tuple(out)
 
 
+def shared_mitdb() -> Path | None:
+    """The shared MIT-BIH folder (under :func:`edge_ecg.paths.shared_data_dir`), or ``None`` on a
+    machine without it (then DS2 evaluations cannot run)."""
+    from edge_ecg.paths import shared_data_dir
+
+    d = shared_data_dir() / "mitdb"
+    return d if (d / "RECORDS").is_file() else None
+
+
 def load_mitdb_record(name: str, data_dir: str | Path) -> Record:
     """One MIT-BIH record with its ``atr`` annotations, decoded once per process (cached on
     the path; ~16 MB per 30-min record, :func:`clear_cache` frees them)."""

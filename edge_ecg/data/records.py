@@ -667,3 +667,10 @@ def _lead_names(sig_name, n_sig: int) -> tuple[str, ...]:
     names = list(sig_name or [None] * n_sig)
     return tuple(str(s).strip() if s is not None and str(s).strip() else ("ECG" if n_sig == 1 else f"ECG{i + 1}")
                  for i, s in enumerate(names))
+
+
+def annotated_records(directory: str | Path, annotator: str = "atr") -> tuple[str, ...]:
+    """Names of the WFDB records in ``directory`` that have a ``.hea`` header and
+    ``.<annotator>`` annotations, sorted: what ``ec57 --data`` scores and ``train --data-dir``
+    trains on by default."""
+    return tuple(sorted(p.stem for p in Path(directory).glob(f"*.{annotator}") if p.with_suffix(".hea").is_file()))

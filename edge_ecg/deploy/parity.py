@@ -442,12 +442,12 @@ def verify_model(
                                len(report.ops.errors()), 0, report.ops.ok))
 
     spec = manifest.input
+    from edge_ecg.data.mitdb import shared_mitdb
     from edge_ecg.paths import shared_data_dir
 
-    mitdb = shared_data_dir() / "mitdb"
     no_parity = (f"DS2 parity needs a beat model, this is a {spec.kind!r} model" if spec.kind != "beat" else
-                 f"no MIT-BIH records at {mitdb} for DS2 parity (set EDGE_ECG_DATA to the folder holding mitdb/)"
-                 if not (mitdb / "RECORDS").is_file() else None)
+                 f"no MIT-BIH records at {shared_data_dir() / 'mitdb'} for DS2 parity (set EDGE_ECG_DATA to the "
+                 "folder holding mitdb/)" if shared_mitdb() is None else None)
     if no_parity:
         report.notes.append(f"{no_parity}; only the checksum and op checks ran")
         report.references_missing.append("float")

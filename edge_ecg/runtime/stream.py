@@ -536,9 +536,7 @@ class StreamClassifier:
             self.quiet_from += span
             reason = self._window_reason(start, start + span)
             if reason is None:  # flat for the second half: the stretch begins with the last beat's tail
-                flat = np.flatnonzero(self.buf[np.arange(start + span // 2, start + span) % self.cap].std(axis=0) < self.gate.flat_uv)
-                if flat.size:
-                    reason = "flat line on " + ", ".join(f"lead {self.spec.leads[i]}" for i in flat)
+                reason = self._flat_reason(self.buf[np.arange(start + span // 2, start + span) % self.cap].T)
             if reason is not None:
                 out.append(self._unreadable(start, reason, t_arr, kind="no_beat"))
                 continue
@@ -572,6 +570,12 @@ class StreamClassifier:
             return "saturation"
         return None
 
+    def _flat_reason(self, leads: np.ndarray) -> str | None:
+        """"flat line on lead …" naming the leads (rows of ``leads``, µV) whose standard
+        deviation is under the gate's ``flat_uv``; ``None`` when none is."""
+        flat = np.flatnonzero(leads.std(axis=1) < self.gate.flat_uv)
+        return ("flat line on " + ", ".join(f"lead {self.spec.leads[i]}" for i in flat)) if flat.size else None
+
     def _quality_reason(self, start: int, stop: int) -> str | None:
         pos = np.arange(start, stop) % self.cap
         reports = assess_leads(self.buf[pos], self.fs)
@@ -603,9 +607,7 @@ class StreamClassifier:
         reason = self._window_reason(start, start + self.spec.length)
         w = (self._cut(start) if cut is None else cut) if reason is None else None
         if w is not None:
-            flat = np.flatnonzero(w[0].std(axis=1) < self.gate.flat_uv)
-            if flat.size:
-                reason = "flat line on " + ", ".join(f"lead {self.spec.leads[i]}" for i in flat)
+            reason = self._flat_reason(w[0])
         if w is not None and reason is None:
             stop = start + self.spec.length
             if kind == "window":

@@ -55,13 +55,13 @@ def run(args: argparse.Namespace) -> int:
     command = "edge-ecg train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     result = fit(cfg, args.out, command=command)
     if cfg.task == "mitdb_beats" and not args.no_eval and result["world_size"] == 1:
+        from edge_ecg.data.mitdb import shared_mitdb
         from edge_ecg.paths import shared_data_dir
         from edge_ecg.train.evaluate import evaluate_checkpoint_ds2
 
-        mitdb = shared_data_dir() / "mitdb"
-        if not (mitdb / "RECORDS").is_file():  # the model is saved: a missing test set is a note, not a failure
-            print(f"note: MIT-BIH DS2 evaluation skipped: no MIT-BIH records at {mitdb} (set EDGE_ECG_DATA to the "
-                  "folder holding mitdb/, or pass --no-eval)", file=sys.stderr)
+        if shared_mitdb() is None:  # the model is saved: a missing test set is a note, not a failure
+            print(f"note: MIT-BIH DS2 evaluation skipped: no MIT-BIH records at {shared_data_dir() / 'mitdb'} (set "
+                  "EDGE_ECG_DATA to the folder holding mitdb/, or pass --no-eval)", file=sys.stderr)
         else:
             evaluate_checkpoint_ds2(args.out, model=result["model"], print_table=True)
     return 0

@@ -131,22 +131,21 @@ def beat_split(beats, side: np.ndarray) -> Split:
 
 def is_shared_mitdb(data_dir: str | Path) -> bool:
     """Is ``data_dir`` the shared MIT-BIH folder (whose DS1/DS2 split the tables refer to)?"""
-    from edge_ecg.paths import shared_data_dir
+    from edge_ecg.data.mitdb import shared_mitdb
 
-    try:
-        return Path(data_dir).resolve() == (shared_data_dir() / "mitdb").resolve()
-    except OSError:
-        return False
+    mitdb = shared_mitdb()
+    return mitdb is not None and Path(data_dir).resolve() == mitdb.resolve()
 
 
 def _default_records(data_dir: str) -> tuple[str, ...]:
     """DS1 for the shared MIT-BIH folder; for a folder of one's own, every record there with a
     ``.hea`` header and ``.atr`` beat annotations (as ``ec57 --data`` scores them)."""
     from edge_ecg.data.mitdb import DS1
+    from edge_ecg.data.records import annotated_records
 
     if is_shared_mitdb(data_dir) or (Path(data_dir) / f"{DS1[0]}.hea").is_file():
         return DS1
-    found = tuple(sorted(p.stem for p in Path(data_dir).glob("*.atr") if p.with_suffix(".hea").is_file()))
+    found = annotated_records(data_dir)
     if not found:
         raise ConfigError(f"--data-dir {data_dir}: no record there has both a .hea header and .atr annotations; "
                           "name the records with --train-records")
