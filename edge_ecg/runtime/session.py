@@ -26,7 +26,13 @@ from edge_ecg.protocol.events import (
 from edge_ecg.runtime.classifier import Classifier, check_classifier
 from edge_ecg.runtime.sinks import CallbackSink, Sink
 from edge_ecg.runtime.sources import Disconnected, Overflow, Reconnected
-from edge_ecg.runtime.stream import GateConfig, LatencyWindow, StreamClassifier, StreamResult
+from edge_ecg.runtime.stream import (
+    GateConfig,
+    LatencyWindow,
+    StreamClassifier,
+    StreamResult,
+    check_names,
+)
 from edge_ecg.signal.filters import MAINS_HZ, check_mains
 
 RAILS = {"int16": 2**15 - 1, "int24": 2**23 - 1}
@@ -73,13 +79,11 @@ class StreamSession:
         check_classifier(classifier)
         if not isinstance(gate, GateConfig):
             raise ConfigError(f"gate {gate!r}: expected a GateConfig")
-        if channels is not None and (isinstance(channels, str) or not all(isinstance(c, str) for c in channels)):
-            raise ConfigError(f"channels {channels!r}: expected a sequence of device channel names, one per model lead")
         if not isinstance(invert, bool):
             raise ConfigError(f"invert {invert!r}: expected True or False")
         check_age_sex(age, sex)
         self.clf = classifier
-        self.channels = None if channels is None else tuple(channels)
+        self.channels = None if channels is None else check_names(channels, "channels")
         self.mains_hz = check_mains(mains_hz)
         self.invert = invert
         self.sinks = [_as_sink(s) for s in sinks]
@@ -424,7 +428,7 @@ def malformed_input(decoder: dict | None) -> str | None:
         if decoder.get(key):
             parts.append(f"{decoder[key]} {what}")
     if decoder.get("frames_stale"):
-        parts.append(f"{decoder['frames_stale']} data frames repeated earlier ones or came after their successors "
+        parts.append(f"{decoder['frames_stale']} frames repeated earlier ones or came after their successors "
                      f"(dropped; their {decoder['samples_stale']} samples are counted once)")
     if decoder.get("lines_text"):
         parts.append(f"{decoder['lines_text']} lines held no number (headers or messages: skipped, not samples)")

@@ -202,8 +202,10 @@ def match_leads(wanted: tuple[str, ...], available: tuple[str, ...],
     return out, None
 
 
-def _names(names, what: str) -> tuple[str, ...]:
-    if isinstance(names, str) or not all(isinstance(n, str) for n in names) or not names:
+def check_names(names, what: str) -> tuple[str, ...]:
+    """``names`` as a tuple of channel names, or :class:`ConfigError` naming ``what`` (a plain
+    string would be read letter by letter)."""
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
         raise ConfigError(f"{what} {names!r}: expected a non-empty sequence of channel names, e.g. ('MLII', 'V1')")
     return tuple(names)
 
@@ -262,8 +264,8 @@ class StreamClassifier:
         self.spec = spec
         if isinstance(fs_hz, bool) or not (isinstance(fs_hz, numbers.Real) and math.isfinite(fs_hz) and fs_hz > 0):
             raise DeviceMismatchError(f"device sampling rate {fs_hz!r} Hz is not usable: expected a finite number > 0")
-        lead_names = _names(lead_names, "lead_names")
-        channels = None if channels is None else _names(channels, "channels")
+        lead_names = check_names(lead_names, "lead_names")
+        channels = None if channels is None else check_names(channels, "channels")
         if not isinstance(gate, GateConfig):
             raise ConfigError(f"gate {gate!r}: expected a GateConfig")
         if not isinstance(invert, bool):
