@@ -71,3 +71,21 @@ def test_checkpoint_config_is_standard_json(tmp_path):
                                                        "test": {"ppv": float("nan"), "se": np.float32(0.5)}})
     text = (tmp_path / CONFIG_NAME).read_text()
     assert "NaN" not in text and json.loads(text)["test"] == {"ppv": None, "se": 0.5}
+
+
+@pytest.mark.slow  # a real fp32 + dynamic-int8 export: about 35 s here
+def test_an_export_that_does_not_complete_leaves_no_files(tmp_path, monkeypatch):
+    """Files written before verification failed would load in the runtime without their
+    embedded manifest: an export that stops half-way removes what it wrote."""
+    import edge_ecg.deploy.parity as parity
+    from edge_ecg.deploy.recipes import export_target
+    from edge_ecg.paths import ASSETS_DIR
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("verification broke")
+
+    monkeypatch.setattr(parity, "verify_model", broken)
+    out = tmp_path / "exp"
+    with pytest.raises(RuntimeError, match="verification broke"):
+        export_target("x86-onnx-dynamic", ASSETS_DIR / "checkpoints" / "beat", out, progress=False)
+    assert out.is_dir() and sorted(p.name for p in out.iterdir()) == []

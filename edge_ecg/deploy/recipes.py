@@ -330,58 +330,71 @@ def export_target(
         print(f"export: --force: removed {', '.join(p.name for p in stale)} (model files of another export in {out})",
               file=sys.stderr)
     files: dict[str, Path] = {}
-    for fmt, precision in recipe.file_names():
-        path = out / file_name(fmt, precision)
-        say(f"export: writing {path.name}")
-        if fmt == "onnx" and precision == "int8":
-            ox.export_onnx_int8(qm, path, activations=recipe.onnx_activations, opset=recipe.opset)
-        elif fmt == "onnx" and precision == "fp32":
-            ox.export_onnx_fp32(model, spec, path, opset=recipe.opset)
-        elif fmt == "onnx" and precision == "dynamic-int8":
-            ox.export_onnx_dynamic_int8(files["model_fp32.onnx"], path)
-        elif fmt == "tflite" and precision == "int8":
-            tx.export_tflite_int8(qm, path, io_dtype=recipe.io_dtype)
-        elif fmt == "tflite" and precision == "fp32":
-            tx.export_tflite_fp32(model, spec, path)
-        files[path.name] = path
+    written: list[Path] = []  # this run's files, removed again if the export does not complete
+    try:
+        for fmt, precision in recipe.file_names():
+            path = out / file_name(fmt, precision)
+            written.append(path)
+            say(f"export: writing {path.name}")
+            if fmt == "onnx" and precision == "int8":
+                ox.export_onnx_int8(qm, path, activations=recipe.onnx_activations, opset=recipe.opset)
+            elif fmt == "onnx" and precision == "fp32":
+                ox.export_onnx_fp32(model, spec, path, opset=recipe.opset)
+            elif fmt == "onnx" and precision == "dynamic-int8":
+                ox.export_onnx_dynamic_int8(files["model_fp32.onnx"], path)
+            elif fmt == "tflite" and precision == "int8":
+                tx.export_tflite_int8(qm, path, io_dtype=recipe.io_dtype)
+            elif fmt == "tflite" and precision == "fp32":
+                tx.export_tflite_fp32(model, spec, path)
+            files[path.name] = path
 
-    manifest = build_manifest(ckpt_cfg, recipe, qm, command=command, checkpoint_dir=ckpt_dir, side_dim=spec.side_dim)
-    # entries first (verify needs them to pass the checksum gate), then the final ones
-    manifest = _with_entries(manifest, files, recipe)
-    save_manifest(manifest, out)
+        manifest = build_manifest(ckpt_cfg, recipe, qm, command=command, checkpoint_dir=ckpt_dir, side_dim=spec.side_dim)
+        # entries first (verify needs them to pass the checksum gate), then the final ones
+        manifest = _with_entries(manifest, files, recipe)
+        written.append(out / MANIFEST_NAME)
+        save_manifest(manifest, out)
 
-    verification: dict[str, Any] = {}
-    passed = True
-    if verify:
-        from edge_ecg.deploy.parity import verify_model
+        verification: dict[str, Any] = {}
+        passed = True
+        if verify:
+            from edge_ecg.deploy.parity import verify_model
 
-        cache: dict = {}  # DS2 windows and torch logits, shared by the files of this export
-        for name, path in files.items():
-            say(f"verify: {name}")
-            rep = verify_model(path, recipe=recipe, checkpoint_dir=ckpt_dir, quantized=qm, limit=limit,
-                               records=records, check_embedded=False, progress=progress, cache=cache)
-            verification[name] = rep
-            passed = passed and rep.passed
+            cache: dict = {}  # DS2 windows and torch logits, shared by the files of this export
+            for name, path in files.items():
+                say(f"verify: {name}")
+                rep = verify_model(path, recipe=recipe, checkpoint_dir=ckpt_dir, quantized=qm, limit=limit,
+                                   records=records, check_embedded=False, progress=progress, cache=cache)
+                verification[name] = rep
+                passed = passed and rep.passed
 
-    metrics = {
-        "recipe": recipe.name,
-        "thresholds": dataclasses.asdict(recipe.thresholds),
-        "files": {name: rep.summary() for name, rep in verification.items()},
-    }
-    manifest = dataclasses.replace(manifest, metrics=metrics, files={})
-    body = manifest.to_json(with_files=False)
-    for path in files.values():
-        if path.suffix == ".onnx":
-            import onnx
+        metrics = {
+            "recipe": recipe.name,
+            "thresholds": dataclasses.asdict(recipe.thresholds),
+            "files": {name: rep.summary() for name, rep in verification.items()},
+        }
+        manifest = dataclasses.replace(manifest, metrics=metrics, files={})
+        body = manifest.to_json(with_files=False)
+        for path in files.values():
+            if path.suffix == ".onnx":
+                import onnx
 
-            proto = onnx.load(str(path))
-            ox.embed_manifest(proto, body, ONNX_METADATA_KEY)
-            onnx.save(proto, str(path))
-        else:
-            path.write_bytes(tx.embed_metadata(path.read_bytes(), ONNX_METADATA_KEY, body))
-    manifest = _with_entries(manifest, files, recipe)
-    save_manifest(manifest, out)
-    write_model_card(out / MODEL_CARD_NAME, manifest, recipe, verification, command=command)
+                proto = onnx.load(str(path))
+                ox.embed_manifest(proto, body, ONNX_METADATA_KEY)
+                onnx.save(proto, str(path))
+            else:
+                path.write_bytes(tx.embed_metadata(path.read_bytes(), ONNX_METADATA_KEY, body))
+        manifest = _with_entries(manifest, files, recipe)
+        save_manifest(manifest, out)
+        written.append(out / MODEL_CARD_NAME)
+        write_model_card(out / MODEL_CARD_NAME, manifest, recipe, verification, command=command)
+    except BaseException:
+        # files without their embedded manifest (or a model.json for a half-written set) would
+        # load in the runtime and be refused by verify: an export that did not finish leaves none
+        for p in written:
+            p.unlink(missing_ok=True)
+        if written:
+            print(f"export: did not complete; removed its files from {out}", file=sys.stderr)
+        raise
     if progress:
         for rep in verification.values():
             print(rep.format_text(), file=sys.stderr)
