@@ -61,7 +61,7 @@ _FORMAT_NAMES = {code: v[0] for code, v in spec.SAMPLE_FORMATS.items()}
 _EVENT_NAMES = {code: v[0] for code, v in spec.EVENT_KINDS.items()}
 
 
-STALE_HISTORY = 64  # data frames (and gaps) remembered to recognise a repeated or late frame
+STALE_HISTORY = 64  # frames (and reported gaps) remembered to recognise a repeated or late frame
 
 _LEAD_OFF_CACHE: dict[tuple[int, bytes], np.ndarray] = {}
 
@@ -282,17 +282,12 @@ class FrameDecoder:
         """Is this frame stale (see module docstring)? Counted here when it is; otherwise
         remembered, so that a repeat of it is recognised."""
         key = (ftype, seq, payload)
-        if key in self._recent_set:
-            repeated = True
-        elif ftype == spec.FRAME_DATA and self._next_sample is not None:
-            first, _c, _fmt, ns = spec.DATA_STRUCT.unpack_from(payload, 0)
-            repeated = first < self._next_sample and any(g0 <= first and first + ns <= g0 + gn for g0, gn in self._recent_gaps)
-        else:
-            repeated = False
-        if repeated:
+        first, _c, _fmt, ns = spec.DATA_STRUCT.unpack_from(payload, 0) if ftype == spec.FRAME_DATA else (0, 0, 0, 0)
+        late = (ftype == spec.FRAME_DATA and self._next_sample is not None and first < self._next_sample
+                and any(g0 <= first and first + ns <= g0 + gn for g0, gn in self._recent_gaps))
+        if late or key in self._recent_set:
             self._stats.frames_stale += 1
-            if ftype == spec.FRAME_DATA:
-                self._stats.samples_stale += spec.DATA_STRUCT.unpack_from(payload, 0)[3]
+            self._stats.samples_stale += ns
             return True
         if len(self._recent) == STALE_HISTORY:
             self._recent_set.discard(self._recent[0])
